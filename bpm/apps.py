@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class BpmConfig(AppConfig):
+    name = "bpm"
+    verbose_name = "Sagas"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        from bpm import registry
+
+        registry.autodiscover()
+        post_migrate.connect(sync_after_migrate, sender=self)
+
+
+def sync_after_migrate(using: str = "default", **kwargs: object) -> None:
+    """Make a new definition version for every declaration that changed (runs after migrate)."""
+    from bpm import definitions
+
+    definitions.steps_of.cache_clear()
+    definitions.sync_all()

@@ -1,0 +1,45 @@
+"""Errors the engine raises to its callers, and the one a handler raises to refuse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class StepFailed(Exception):  # noqa: N818 - the protocol's name for a business refusal
+    """A handler's business refusal: never retried; the saga compensates instead."""
+
+    def __init__(self, code: str, message: str = "", data: dict[str, Any] | None = None):
+        super().__init__(message or code)
+        self.code = code
+        self.message = message or code
+        self.data = data or {}
+
+
+class SagaError(Exception):
+    """Base for every error the engine reports to a caller (API, admin, command)."""
+
+    code = "error"
+
+
+class NotFound(SagaError):
+    code = "not_found"
+
+
+class InvalidInput(SagaError):
+    """Input failed validation; `path` says where."""
+
+    code = "invalid_input"
+
+    def __init__(self, message: str, path: str = ""):
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+class Conflict(SagaError):
+    """The saga's current state forbids the action."""
+
+    code = "conflict"
+
+
+class DefinitionInvalid(SagaError):
+    code = "definition_invalid"

@@ -1,0 +1,405 @@
+"""Saga definitions, instances, step runs, their timeline and the barrier.
+
+Each transition changes one row and appends its SagaEvent; callers hold the saga's row lock and
+save in the same transaction (see bpm/engine.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+from django_fsm import FSMField, FSMModelMixin, transition
+
+from bpm import clock
+from bpm.declarations import RetryPolicy, StepDeclaration
+
+
+class StepKind(models.TextChoices):
+    COMPENSATABLE = "COMPENSATABLE", "compensatable"
+    PIVOT = "PIVOT", "pivot"
+    RETRIABLE = "RETRIABLE", "retriable"
+
+
+class SagaStatus(models.TextChoices):
+    RUNNING = "RUNNING", "running"
+    COMPENSATING = "COMPENSATING", "compensating"
+    COMPLETED = "COMPLETED", "completed"
+    COMPENSATED = "COMPENSATED", "compensated"
+    STUCK = "STUCK", "stuck"
+    ABORTED = "ABORTED", "aborted"
+
+
+ACTIVE_STATUSES = (SagaStatus.RUNNING, SagaStatus.COMPENSATING)
+
+
+class StuckReason(models.TextChoices):
+    RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED", "retries exhausted"
+    REFUSED_AFTER_PIVOT = "REFUSED_AFTER_PIVOT", "refused after the pivot"
+    COMPENSATION_FAILED = "COMPENSATION_FAILED", "compensation failed"
+    TIMED_OUT = "TIMED_OUT", "timed out"
+    NO_PROGRESS = "NO_PROGRESS", "no progress"
+
+
+class Direction(models.TextChoices):
+    FORWARD = "FORWARD", "forward"
+    COMPENSATION = "COMPENSATION", "compensation"
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "PENDING", "pending"
+    RUNNING = "RUNNING", "running"
+    SUCCEEDED = "SUCCEEDED", "succeeded"
+    FAILED = "FAILED", "failed"
+    SKIPPED = "SKIPPED", "skipped"
+    CANCELLED = "CANCELLED", "cancelled"
+
+
+class FailureKind(models.TextChoices):
+    REFUSED = "REFUSED", "refused"
+    EXHAUSTED = "EXHAUSTED", "retries exhausted"
+
+
+class EventType(models.TextChoices):
+    SAGA_STARTED = "SAGA_STARTED", "saga started"
+    SAGA_COMPLETED = "SAGA_COMPLETED", "saga completed"
+    SAGA_COMPENSATING = "SAGA_COMPENSATING", "compensation started"
+    SAGA_COMPENSATED = "SAGA_COMPENSATED", "saga compensated"
+    SAGA_STUCK = "SAGA_STUCK", "saga stuck"
+    SAGA_RESUMED = "SAGA_RESUMED", "saga resumed"
+    SAGA_ABORTED = "SAGA_ABORTED", "saga aborted"
+    STEP_SCHEDULED = "STEP_SCHEDULED", "step scheduled"
+    STEP_STARTED = "STEP_STARTED", "attempt started"
+    STEP_SUCCEEDED = "STEP_SUCCEEDED", "step succeeded"
+    ATTEMPT_FAILED = "ATTEMPT_FAILED", "attempt failed, will retry"
+    STEP_REFUSED = "STEP_REFUSED", "step refused"
+    STEP_EXHAUSTED = "STEP_EXHAUSTED", "retries exhausted"
+    STEP_SKIPPED = "STEP_SKIPPED", "step skipped"
+    STEP_CANCELLED = "STEP_CANCELLED", "step cancelled"
+    LEASE_EXPIRED = "LEASE_EXPIRED", "lease expired"
+    STALE_RESULT = "STALE_RESULT", "stale result dropped"
+    NULL_COMPENSATION = "NULL_COMPENSATION", "null compensation"
+    HANGING_REFUSED = "HANGING_REFUSED", "hanging action refused"
+    DUPLICATE_SKIPPED = "DUPLICATE_SKIPPED", "duplicate skipped"
+    REDRIVEN = "REDRIVEN", "doorbell rung again"
+    INPUT_EDITED = "INPUT_EDITED", "input edited"
+    CONTEXT_EDITED = "CONTEXT_EDITED", "context edited"
+    OPERATOR_RETRY = "OPERATOR_RETRY", "operator retry"
+    OPERATOR_SKIP = "OPERATOR_SKIP", "operator skip"
+    OPERATOR_COMPENSATE = "OPERATOR_COMPENSATE", "operator compensate"
+    OPERATOR_ABORT = "OPERATOR_ABORT", "operator abort"
+
+
+class SagaDefinition(models.Model):
+    name = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    input_schema = models.JSONField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    # Hash of the code declaration this version was made from; empty for versions made in admin.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ("name", "-version")
+        constraints = [
+            models.UniqueConstraint(fields=("name", "version"), name="definition_name_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class StepDefinition(models.Model):
+    definition = models.ForeignKey(SagaDefinition, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    name = models.SlugField(max_length=100)
+    action = models.CharField(max_length=200)
+    compensation = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=16, choices=StepKind.choices, default=StepKind.COMPENSATABLE)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    initial_backoff = models.FloatField(default=1.0, help_text="seconds")
+    backoff_multiplier = models.FloatField(default=2.0)
+    max_backoff = models.FloatField(default=60.0, help_text="seconds")
+    jitter = models.FloatField(default=0.1, help_text="fraction of the delay, 0 to 1")
+    timeout = models.FloatField(default=30.0, help_text="seconds")
+    queue = models.CharField(max_length=100, default="default")
+
+    class Meta:
+        ordering = ("definition", "position")
+        constraints = [
+            models.UniqueConstraint(fields=("definition", "position"), name="step_position"),
+            models.UniqueConstraint(fields=("definition", "name"), name="step_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.name}"
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            initial_backoff=self.initial_backoff,
+            multiplier=self.backoff_multiplier,
+            max_backoff=self.max_backoff,
+            jitter=self.jitter,
+        )
+
+    def as_declaration(self) -> StepDeclaration:
+        """Return this row as the declaration the validator understands."""
+        return StepDeclaration(
+            name=self.name,
+            action=self.action,
+            compensation=self.compensation,
+            kind=self.kind,
+            retry=self.retry_policy,
+            timeout=self.timeout,
+            queue=self.queue,
+        )
+
+    def handler_name(self, direction: str) -> str:
+        return self.action if direction == Direction.FORWARD else self.compensation
+
+
+class SagaInstance(FSMModelMixin, models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    definition = models.ForeignKey(SagaDefinition, on_delete=models.PROTECT, related_name="instances")
+    # Copied from the definition so idempotency keys are unique per name across versions.
+    definition_name = models.SlugField(max_length=100)
+    status = FSMField(
+        max_length=16, choices=SagaStatus.choices, default=SagaStatus.RUNNING, protected=True
+    )
+    stuck_reason = models.CharField(max_length=32, choices=StuckReason.choices, blank=True)
+    # Which way the saga was going when it got stuck: an operator retry resumes that way.
+    stuck_direction = models.CharField(max_length=16, choices=Direction.choices, blank=True)
+    input = models.JSONField(default=dict)
+    context = models.JSONField(default=dict, help_text="outputs of finished steps, by step name")
+    # What made the saga compensate: the refusing step, its code and message.
+    failure = models.JSONField(null=True, blank=True)
+    business_key = models.CharField(max_length=200, blank=True, db_index=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(default=clock.now, db_index=True)
+    updated_at = models.DateTimeField(default=clock.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=("definition_name", "idempotency_key"),
+                condition=Q(idempotency_key__isnull=False),
+                name="saga_idempotency_key",
+            )
+        ]
+        indexes = [models.Index(fields=("status", "updated_at"), name="saga_status_updated")]
+
+    def __str__(self) -> str:
+        return f"{self.definition_name} {self.id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def log(self, type: str, actor: str, message: str = "", **fields: Any) -> SagaEvent:  # noqa: A002
+        """Append an event to this saga's timeline."""
+        self.updated_at = clock.now()
+        return SagaEvent.objects.create(
+            saga=self, type=type, actor=actor, message=message, at=self.updated_at, **fields
+        )
+
+    @transition(field=status, source=SagaStatus.RUNNING, target=SagaStatus.COMPLETED)
+    def complete(self, *, actor: str) -> None:
+        self.finished_at = clock.now()
+        self.log(EventType.SAGA_COMPLETED, actor)
+
+    @transition(field=status, source=SagaStatus.RUNNING, target=SagaStatus.COMPENSATING)
+    def start_compensating(self, *, actor: str, failure: dict[str, Any]) -> None:
+        self.failure = failure
+        self.log(EventType.SAGA_COMPENSATING, actor, failure.get("message", ""), data=failure)
+
+    @transition(field=status, source=SagaStatus.COMPENSATING, target=SagaStatus.COMPENSATED)
+    def finish_compensating(self, *, actor: str) -> None:
+        self.finished_at = clock.now()
+        self.log(EventType.SAGA_COMPENSATED, actor)
+
+    @transition(field=status, source=list(ACTIVE_STATUSES), target=SagaStatus.STUCK)
+    def get_stuck(self, *, actor: str, reason: str, message: str = "") -> None:
+        self.stuck_direction = (
+            Direction.COMPENSATION if self.status == SagaStatus.COMPENSATING else Direction.FORWARD
+        )
+        self.stuck_reason = reason
+        self.log(EventType.SAGA_STUCK, actor, message, data={"reason": reason})
+
+    @transition(field=status, source=SagaStatus.STUCK, target=SagaStatus.RUNNING)
+    def resume_forward(self, *, actor: str, reason: str) -> None:
+        self._clear_stuck()
+        self.log(EventType.SAGA_RESUMED, actor, reason, data={"direction": Direction.FORWARD})
+
+    @transition(field=status, source=SagaStatus.STUCK, target=SagaStatus.COMPENSATING)
+    def resume_compensating(self, *, actor: str, reason: str, failure: dict[str, Any]) -> None:
+        self._clear_stuck()
+        if self.failure is None:
+            self.failure = failure
+        self.log(EventType.SAGA_RESUMED, actor, reason, data={"direction": Direction.COMPENSATION})
+
+    @transition(field=status, source=SagaStatus.STUCK, target=SagaStatus.ABORTED)
+    def abort(self, *, actor: str, reason: str) -> None:
+        self.finished_at = clock.now()
+        self.log(EventType.SAGA_ABORTED, actor, reason)
+
+    def _clear_stuck(self) -> None:
+        self.stuck_reason = ""
+        self.stuck_direction = ""
+
+
+class StepRun(FSMModelMixin, models.Model):
+    saga = models.ForeignKey(SagaInstance, on_delete=models.CASCADE, related_name="step_runs")
+    step = models.ForeignKey(StepDefinition, on_delete=models.PROTECT, related_name="runs")
+    direction = models.CharField(max_length=16, choices=Direction.choices)
+    status = FSMField(
+        max_length=16, choices=StepStatus.choices, default=StepStatus.PENDING, protected=True
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField(default=clock.now)
+    # The fence token: a doorbell must carry the current one, and it changes with every attempt.
+    token = models.UUIDField(default=uuid.uuid4)
+    lease_owner = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    output = models.JSONField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    failure_kind = models.CharField(max_length=16, choices=FailureKind.choices, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+        indexes = [
+            models.Index(fields=("status", "due_at"), name="steprun_status_due"),
+            models.Index(fields=("status", "lease_expires_at"), name="steprun_status_lease"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.step.name} ({self.direction.lower()})"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Return the key shared by every attempt of this step in this direction."""
+        return f"{self.saga_id}:{self.step.name}:{self.direction.lower()}"
+
+    def log(self, type: str, actor: str, message: str = "", **fields: Any) -> SagaEvent:  # noqa: A002
+        """Append an event about this run to its saga's timeline."""
+        fields.setdefault("attempt", self.attempts or None)
+        return self.saga.log(type, actor, message, step_run=self, **fields)
+
+    def schedule(self, *, actor: str) -> None:
+        """Record that this new run is waiting for its doorbell."""
+        self.log(EventType.STEP_SCHEDULED, actor, data={"due_at": self.due_at.isoformat()})
+
+    @transition(field=status, source=StepStatus.PENDING, target=StepStatus.RUNNING)
+    def claim(self, *, actor: str, owner: uuid.UUID, lease_until: datetime) -> None:
+        self.attempts += 1
+        self.lease_owner = owner
+        self.lease_expires_at = lease_until
+        self.log(EventType.STEP_STARTED, actor)
+
+    @transition(field=status, source=StepStatus.RUNNING, target=StepStatus.SUCCEEDED)
+    def succeed(self, *, actor: str, output: dict[str, Any], message: str = "") -> None:
+        self.output = output
+        self._release()
+        self.log(EventType.STEP_SUCCEEDED, actor, message, data={"output": output})
+
+    @transition(field=status, source=StepStatus.RUNNING, target=StepStatus.PENDING)
+    def retry_later(self, *, actor: str, error: dict[str, Any], due_at: datetime) -> None:
+        self.last_error = error["message"]
+        self.due_at = due_at
+        self.token = uuid.uuid4()
+        self._release(finished=False)
+        self.log(
+            EventType.ATTEMPT_FAILED,
+            actor,
+            error["message"],
+            data={**error, "retry_at": due_at.isoformat()},
+        )
+
+    @transition(field=status, source=StepStatus.RUNNING, target=StepStatus.FAILED)
+    def refuse(self, *, actor: str, error: dict[str, Any]) -> None:
+        self.last_error = error["message"]
+        self.failure_kind = FailureKind.REFUSED
+        self._release()
+        self.log(EventType.STEP_REFUSED, actor, error["message"], data=error)
+
+    @transition(field=status, source=StepStatus.RUNNING, target=StepStatus.FAILED)
+    def exhaust(self, *, actor: str, error: dict[str, Any]) -> None:
+        self.last_error = error["message"]
+        self.failure_kind = FailureKind.EXHAUSTED
+        self._release()
+        self.log(EventType.STEP_EXHAUSTED, actor, error["message"], data=error)
+
+    @transition(
+        field=status, source=[StepStatus.FAILED, StepStatus.CANCELLED], target=StepStatus.SKIPPED
+    )
+    def skip(self, *, actor: str, reason: str, output: dict[str, Any]) -> None:
+        self.output = output
+        self.finished_at = clock.now()
+        self.log(EventType.STEP_SKIPPED, actor, reason, data={"output": output})
+
+    @transition(field=status, source=StepStatus.PENDING, target=StepStatus.CANCELLED)
+    def cancel(self, *, actor: str, reason: str) -> None:
+        self.finished_at = clock.now()
+        self.log(EventType.STEP_CANCELLED, actor, reason)
+
+    def _release(self, *, finished: bool = True) -> None:
+        self.lease_owner = None
+        self.lease_expires_at = None
+        if finished:
+            self.finished_at = clock.now()
+
+
+class SagaEvent(models.Model):
+    saga = models.ForeignKey(SagaInstance, on_delete=models.CASCADE, related_name="events")
+    step_run = models.ForeignKey(
+        StepRun, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    type = models.CharField(max_length=32, choices=EventType.choices)
+    at = models.DateTimeField(default=clock.now)
+    attempt = models.PositiveSmallIntegerField(null=True, blank=True)
+    actor = models.CharField(max_length=200)
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ("at", "id")
+        indexes = [models.Index(fields=("saga", "at"), name="event_saga_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S.%f} {self.type}"
+
+
+class Barrier(models.Model):
+    """One row per (saga, step, operation) a transactional handler committed (DTM's barrier)."""
+
+    class Operation(models.TextChoices):
+        ACTION = "ACTION", "action"
+        COMPENSATION = "COMPENSATION", "compensation"
+
+    saga = models.ForeignKey(SagaInstance, on_delete=models.CASCADE, related_name="barriers")
+    step = models.CharField(max_length=100)
+    operation = models.CharField(max_length=16, choices=Operation.choices)
+    # True when the row was written by a compensation to block an action that never ran.
+    placeholder = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("saga", "step", "operation"), name="barrier_unique")
+        ]
+
+
+def actor_for_user(user: Any) -> str:
+    """Return the actor string recorded for an operator."""
+    return f"user:{user.get_username()}"

@@ -1,0 +1,377 @@
+"""Saga operations: the only entry points the API, admin, dashboard and commands call.
+
+Each operator action requires a reason, runs under the saga's row lock so two operators cannot
+both win, is checked against the state machine (a conflict is an error, never a silent no-op),
+writes an audit event with the actor, and can be previewed without changing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from bpm import definitions, dispatch, engine, planner
+from bpm.errors import Conflict, InvalidInput, NotFound
+from bpm.models import (
+    Direction,
+    EventType,
+    SagaDefinition,
+    SagaInstance,
+    SagaStatus,
+    StepKind,
+    StepRun,
+    StepStatus,
+)
+
+RETRY = "retry"
+SKIP = "skip"
+COMPENSATE = "compensate"
+ABORT = "abort"
+
+
+@dataclass
+class ActionResult:
+    action: str
+    saga: SagaInstance
+    # (direction, step) pairs the action will run, in order, if each of them succeeds.
+    will_run: list[tuple[str, str]] = field(default_factory=list)
+    applied: bool = False
+
+    def describe(self) -> list[str]:
+        """Return the plan as lines such as 'run take_payment' or 'compensate create_order'."""
+        verbs = {Direction.FORWARD: "run", Direction.COMPENSATION: "compensate"}
+        return [f"{verbs[direction]} {step}" for direction, step in self.will_run]
+
+
+# --- starting ---------------------------------------------------------------------------------
+
+
+def saga_start(
+    *,
+    definition: str,
+    input: Any,  # noqa: A002
+    actor: str,
+    business_key: str = "",
+    idempotency_key: str | None = None,
+    version: int | None = None,
+    deadline: datetime | None = None,
+) -> SagaInstance:
+    """Start a saga of the named definition; a repeated idempotency key returns the first one."""
+    definition_row = definitions.resolve(definition, version)
+    validate_input(definition_row, input)
+    if len(business_key) > 200:
+        raise InvalidInput("must be at most 200 characters", path="business_key")
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
+        raise InvalidInput("must be 1 to 200 characters", path="idempotency_key")
+    if idempotency_key:
+        existing = _existing(definition_row.name, idempotency_key, input)
+        if existing is not None:
+            return existing
+    try:
+        with transaction.atomic():
+            return engine.start(
+                definition=definition_row,
+                input=input,
+                business_key=business_key,
+                idempotency_key=idempotency_key,
+                deadline=deadline,
+                actor=actor,
+            )
+    except IntegrityError:
+        # Another request with the same idempotency key committed first.
+        existing = _existing(definition_row.name, idempotency_key or "", input)
+        if existing is None:
+            raise
+        return existing
+
+
+def _existing(name: str, idempotency_key: str, input: Any) -> SagaInstance | None:  # noqa: A002
+    saga = SagaInstance.objects.filter(
+        definition_name=name, idempotency_key=idempotency_key
+    ).first()
+    if saga is not None and saga.input != input:
+        raise Conflict(
+            f"idempotency key {idempotency_key!r} was already used for saga {saga.id}"
+            " with a different input"
+        )
+    return saga
+
+
+def validate_input(definition: SagaDefinition, value: Any) -> None:
+    """Raise InvalidInput unless `value` is a JSON object that the definition's schema accepts."""
+    if not isinstance(value, dict):
+        raise InvalidInput(f"must be a JSON object, not {type(value).__name__}", path="input")
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"is not JSON: {exc}", path="input") from None
+    if not definition.input_schema:
+        return
+    error = best_match(Draft202012Validator(definition.input_schema).iter_errors(value))
+    if error is not None:
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise InvalidInput(error.message, path=f"input{path}")
+
+
+# --- operator actions -------------------------------------------------------------------------
+
+
+def saga_retry(
+    *,
+    saga_id: uuid.UUID | str,
+    reason: str,
+    actor: str,
+    input: dict[str, Any] | None = None,  # noqa: A002
+    context: dict[str, Any] | None = None,
+    preview: bool = False,
+) -> ActionResult:
+    """Redrive a stuck saga from its failed step, optionally with edited input or context."""
+
+    def check(saga: SagaInstance, runs: Runs) -> None:
+        _require_stuck(saga, RETRY)
+        if input is not None:
+            validate_input(saga.definition, input)
+        if context is not None and not isinstance(context, dict):
+            raise InvalidInput("must be a JSON object of step outputs", path="context")
+
+    def simulate(saga: SagaInstance, states: States) -> str:
+        blocking = _blocking(saga, states)
+        if blocking is not None:
+            states[blocking] = planner.RunState(StepStatus.PENDING)
+        return _resume_status(saga)
+
+    def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
+        _edit(saga, input=input, context=context, actor=actor)
+        saga.log(EventType.OPERATOR_RETRY, actor, reason, data={"plan": result.describe()})
+        _resume(saga, actor=actor, reason=reason)
+        blocking = _blocking(saga, runs)
+        if blocking is not None:
+            _rerun(saga, runs[blocking], actor=actor)
+
+    return _operate(saga_id, RETRY, reason, actor, preview, check, simulate, apply)
+
+
+def saga_skip(
+    *,
+    saga_id: uuid.UUID | str,
+    reason: str,
+    actor: str,
+    output: dict[str, Any] | None = None,
+    preview: bool = False,
+) -> ActionResult:
+    """Mark a stuck saga's failed step as done by hand, recording `output` as its result."""
+    output = {} if output is None else output
+
+    def check(saga: SagaInstance, runs: Runs) -> None:
+        _require_stuck(saga, SKIP)
+        if _blocking(saga, runs) is None:
+            raise Conflict("no step has failed, so there is nothing to skip; retry or abort")
+        if not isinstance(output, dict):
+            raise InvalidInput("must be a JSON object", path="output")
+
+    def simulate(saga: SagaInstance, states: States) -> str:
+        blocking = _blocking(saga, states)
+        assert blocking is not None
+        states[blocking] = planner.RunState(StepStatus.SKIPPED)
+        return _resume_status(saga)
+
+    def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
+        key = _blocking(saga, runs)
+        assert key is not None
+        run = runs[key]
+        saga.log(
+            EventType.OPERATOR_SKIP,
+            actor,
+            reason,
+            step_run=run,
+            data={"step": run.step.name, "output": output, "plan": result.describe()},
+        )
+        run.skip(actor=actor, reason=reason, output=output)
+        run.save()
+        if run.direction == Direction.FORWARD:
+            saga.context = {**saga.context, run.step.name: output}
+        _resume(saga, actor=actor, reason=reason)
+
+    return _operate(saga_id, SKIP, reason, actor, preview, check, simulate, apply)
+
+
+def saga_compensate(
+    *, saga_id: uuid.UUID | str, reason: str, actor: str, preview: bool = False
+) -> ActionResult:
+    """Stop a saga stuck going forward and undo its finished steps, newest first."""
+
+    def check(saga: SagaInstance, runs: Runs) -> None:
+        _require_stuck(saga, COMPENSATE)
+        if saga.stuck_direction == Direction.COMPENSATION:
+            raise Conflict("the saga is already compensating: retry or skip the failed compensation")
+        pivot = _committed_pivot(saga, runs)
+        if pivot:
+            raise Conflict(
+                f"the pivot step {pivot!r} has committed, so this saga can only go forward:"
+                " retry, skip or abort"
+            )
+        if any(run.status in (StepStatus.PENDING, StepStatus.RUNNING) for run in runs.values()):
+            raise Conflict("a step is still running; wait for it or abort")
+
+    def simulate(saga: SagaInstance, states: States) -> str:
+        return SagaStatus.COMPENSATING
+
+    def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
+        saga.log(EventType.OPERATOR_COMPENSATE, actor, reason, data={"plan": result.describe()})
+        failure = {"step": "", "kind": "OPERATOR", "code": "OPERATOR", "message": reason}
+        saga.resume_compensating(actor=actor, reason=reason, failure=failure)
+
+    return _operate(saga_id, COMPENSATE, reason, actor, preview, check, simulate, apply)
+
+
+def saga_abort(
+    *, saga_id: uuid.UUID | str, reason: str, actor: str, preview: bool = False
+) -> ActionResult:
+    """Close a stuck saga as resolved by hand: nothing more runs."""
+
+    def check(saga: SagaInstance, runs: Runs) -> None:
+        _require_stuck(saga, ABORT)
+
+    def simulate(saga: SagaInstance, states: States) -> str:
+        return SagaStatus.ABORTED
+
+    def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
+        saga.log(EventType.OPERATOR_ABORT, actor, reason)
+        saga.abort(actor=actor, reason=reason)
+        for run in runs.values():
+            if run.status == StepStatus.PENDING:
+                run.cancel(actor=actor, reason=reason)
+                run.save()
+
+    return _operate(saga_id, ABORT, reason, actor, preview, check, simulate, apply)
+
+
+# --- the shared shape of an operator action ---------------------------------------------------
+
+Runs = dict[tuple[str, str], StepRun]
+States = dict[tuple[str, str], planner.RunState]
+
+
+def _operate(
+    saga_id: uuid.UUID | str,
+    action: str,
+    reason: str,
+    actor: str,
+    preview: bool,
+    check: Callable[[SagaInstance, Runs], None],
+    simulate: Callable[[SagaInstance, States], str],
+    apply: Callable[[SagaInstance, Runs, ActionResult], None],
+) -> ActionResult:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("a reason is required", path="reason")
+    with transaction.atomic():
+        saga = _lock(saga_id)
+        runs = engine.latest_runs(saga)
+        check(saga, runs)
+        specs, states = engine.plan_inputs(saga, runs)
+        status = simulate(saga, states)
+        result = ActionResult(action, saga, planner.remaining(specs, status, states))
+        if preview:
+            return result
+        apply(saga, runs, result)
+        engine.advance(saga, actor=actor)
+        saga.save()
+        result.applied = True
+        return result
+
+
+def _lock(saga_id: uuid.UUID | str) -> SagaInstance:
+    sagas = SagaInstance.objects.select_for_update().select_related("definition")
+    try:
+        return sagas.get(pk=_parse_id(saga_id))
+    except SagaInstance.DoesNotExist:
+        raise NotFound(f"no saga with id {saga_id}") from None
+
+
+def _parse_id(saga_id: uuid.UUID | str) -> uuid.UUID:
+    try:
+        return saga_id if isinstance(saga_id, uuid.UUID) else uuid.UUID(str(saga_id))
+    except ValueError:
+        raise NotFound(f"no saga with id {saga_id!r}: not a UUID") from None
+
+
+def _require_stuck(saga: SagaInstance, action: str) -> None:
+    if saga.status != SagaStatus.STUCK:
+        raise Conflict(f"cannot {action} saga {saga.id}: it is {saga.status}, not STUCK")
+
+
+def _blocking(saga: SagaInstance, runs: dict[tuple[str, str], Any]) -> tuple[str, str] | None:
+    """Return the (step, direction) of the failed or cancelled run that holds the saga."""
+    for (step, direction), run in runs.items():
+        if direction == saga.stuck_direction and run.status in (
+            StepStatus.FAILED,
+            StepStatus.CANCELLED,
+        ):
+            return step, direction
+    return None
+
+
+def _resume_status(saga: SagaInstance) -> str:
+    if saga.stuck_direction == Direction.COMPENSATION:
+        return SagaStatus.COMPENSATING
+    return SagaStatus.RUNNING
+
+
+def _resume(saga: SagaInstance, *, actor: str, reason: str) -> None:
+    if saga.stuck_direction == Direction.COMPENSATION:
+        failure = saga.failure or {"step": "", "kind": "OPERATOR", "code": "OPERATOR"}
+        saga.resume_compensating(actor=actor, reason=reason, failure=failure)
+    else:
+        saga.resume_forward(actor=actor, reason=reason)
+
+
+def _rerun(saga: SagaInstance, failed: StepRun, *, actor: str) -> None:
+    run = StepRun.objects.create(saga=saga, step=failed.step, direction=failed.direction)
+    run.saga = saga
+    run.schedule(actor=actor)
+    dispatch.ring(run, timeout=failed.step.timeout, queue=failed.step.queue)
+
+
+def _committed_pivot(saga: SagaInstance, runs: Runs) -> str:
+    for (step, direction), run in runs.items():
+        if (
+            direction == Direction.FORWARD
+            and run.step.kind == StepKind.PIVOT
+            and run.status == StepStatus.SUCCEEDED
+        ):
+            return step
+    return ""
+
+
+def _edit(
+    saga: SagaInstance,
+    *,
+    input: dict[str, Any] | None,  # noqa: A002
+    context: dict[str, Any] | None,
+    actor: str,
+) -> None:
+    if input is not None and input != saga.input:
+        saga.log(EventType.INPUT_EDITED, actor, data={"before": saga.input, "after": input})
+        saga.input = input
+    if context is not None:
+        after = {**saga.context, **context}
+        if after != saga.context:
+            saga.log(EventType.CONTEXT_EDITED, actor, data={"before": saga.context, "after": after})
+            saga.context = after
+
+
+def saga_get(saga_id: uuid.UUID | str) -> SagaInstance:
+    """Return the saga with this id, or raise NotFound."""
+    try:
+        return SagaInstance.objects.select_related("definition").get(pk=_parse_id(saga_id))
+    except SagaInstance.DoesNotExist:
+        raise NotFound(f"no saga with id {saga_id}") from None
