@@ -41,14 +41,14 @@ ABORT = "abort"
 class ActionResult:
     action: str
     saga: SagaInstance
-    # (direction, step) pairs the action will run, in order, if each of them succeeds.
+    # (step, direction) pairs the action will run, in order, if each of them succeeds.
     will_run: list[tuple[str, str]] = field(default_factory=list)
     applied: bool = False
 
     def describe(self) -> list[str]:
         """Return the plan as lines such as 'run take_payment' or 'compensate create_order'."""
         verbs = {Direction.FORWARD: "run", Direction.COMPENSATION: "compensate"}
-        return [f"{verbs[direction]} {step}" for direction, step in self.will_run]
+        return [f"{verbs[direction]} {step}" for step, direction in self.will_run]
 
 
 # --- starting ---------------------------------------------------------------------------------
@@ -149,10 +149,10 @@ def saga_retry(
         return _resume_status(saga)
 
     def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
+        blocking = _blocking(saga, runs)
         _edit(saga, input=input, context=context, actor=actor)
         saga.log(EventType.OPERATOR_RETRY, actor, reason, data={"plan": result.describe()})
         _resume(saga, actor=actor, reason=reason)
-        blocking = _blocking(saga, runs)
         if blocking is not None:
             _rerun(saga, runs[blocking], actor=actor)
 

@@ -50,7 +50,7 @@ def _fresh_clock_and_caches() -> Iterator[None]:
 def work() -> None:
     """Run an in-process burst worker until the queues are empty."""
     worker = django_rq.get_worker(*settings.BPM_QUEUES, worker_class="rq.worker.SimpleWorker")
-    worker.work(burst=True, with_scheduler=False)
+    worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
 
 
 def drain(max_rounds: int = 100) -> None:
