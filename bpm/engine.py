@@ -252,8 +252,9 @@ def _run_behind_barrier(
         run.log(EventType.NULL_COMPENSATION, actor, "the action never ran: nothing to undo")
         return Outcome(Outcome.SUCCEEDED, output={})
     if verdict is barrier.Verdict.HANGING:
-        run.log(EventType.HANGING_REFUSED, actor, "the action arrived after its compensation")
-        raise StepFailed("HANGING", "the action arrived after its compensation")
+        message = "the action arrived after its compensation"
+        run.log(EventType.HANGING_REFUSED, actor, message)
+        return Outcome(Outcome.REFUSED, error={"code": "HANGING", "message": message, "data": {}})
     run.log(EventType.DUPLICATE_SKIPPED, actor, "this operation already committed")
     previous = (
         StepRun.objects.filter(
