@@ -18,7 +18,9 @@ class Command(BaseCommand):
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--input", help="the input, a JSON object")
         source.add_argument("--input-file", help="a file holding the input ('-': stdin)")
-        parser.add_argument("--version", type=int, help="a definition version (default: latest)")
+        parser.add_argument(
+            "--definition-version", type=int, help="a definition version (default: latest)"
+        )
         parser.add_argument("--business-key", default="", help="e.g. the order number")
         parser.add_argument("--idempotency-key", help="a repeat with this key starts nothing")
         parser.add_argument("--deadline", type=float, help="seconds before it counts as stuck")
@@ -38,7 +40,7 @@ class Command(BaseCommand):
             saga = services.saga_start(
                 definition=options["definition"],
                 input=value,
-                version=options["version"],
+                version=options["definition_version"],
                 business_key=options["business_key"],
                 idempotency_key=options["idempotency_key"],
                 deadline=deadline,

@@ -1,0 +1,343 @@
+"""Run the whole product on this machine for development: what `make run` starts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command, get_commands
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+
+from bpm import embedded_redis
+
+STOP_TIMEOUT = 10.0
+POLL_INTERVAL = 0.2
+WORKERS = 2
+DEV_USERNAME = "admin"
+DEV_PASSWORD = "admin"
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+WriteLine = Callable[[str, str], None]
+
+
+class Child:
+    """One supervised `manage.py` process whose output is printed line by line under its name."""
+
+    def __init__(self, name: str, args: list[str], *, may_finish: bool = False) -> None:
+        self.name = name
+        self.args = args
+        # A child that may finish is only a failure when it exits non-zero.
+        self.may_finish = may_finish
+        self.process: subprocess.Popen[str] | None = None
+        self.reader: threading.Thread | None = None
+
+    @property
+    def command(self) -> str:
+        return self.args[0]
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def start(self, *, env: dict[str, str], write: WriteLine) -> None:
+        """Start the process in its own process group and a thread that prefixes its output."""
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", *self.args],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            # Its own group: a Ctrl-C in the terminal reaches only runstack, which stops each
+            # child exactly once (a second signal makes an RQ worker abandon its job).
+            process_group=0,
+        )
+        self.reader = threading.Thread(
+            target=self._pump, args=(write,), name=f"runstack-{self.name}", daemon=True
+        )
+        self.reader.start()
+
+    def terminate(self) -> None:
+        """Ask the process to stop."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+
+    def kill(self) -> None:
+        """Kill the process and everything left in its process group."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def join_output(self, timeout: float = 1.0) -> None:
+        """Wait briefly for the last lines of output to be printed."""
+        if self.reader is not None:
+            self.reader.join(timeout)
+
+    def _pump(self, write: WriteLine) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        for line in self.process.stdout:
+            write(self.name, line.rstrip("\n"))
+
+
+class StopRequest:
+    """Records SIGINT/SIGTERM/SIGHUP: the first asks for a clean stop, the next one forces it."""
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self.forced = threading.Event()
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested.is_set():
+            self.forced.set()
+        self.requested.set()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle the stop signals while the block runs, then restore the previous handlers."""
+        previous = {signum: signal.signal(signum, self) for signum in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the product for development: migrate, sync saga definitions, start the embedded Redis "
+        "(when REDIS_URL is unset), two RQ workers, the sweeper, the web server on 127.0.0.1 and "
+        "the demo order trickle. Ctrl-C stops everything."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=None,
+            help="Port of the web server on 127.0.0.1 (default: $PORT, else 8000).",
+        )
+        parser.add_argument(
+            "--no-demo",
+            action="store_true",
+            help="Do not start demo_trickle, which places demo orders.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        port = check_port(options["port"]) if options["port"] is not None else port_from_env()
+        children = self.plan_children(port=port, demo=not options["no_demo"])
+        self.check_commands_exist(children)
+
+        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        verbosity = options["verbosity"]
+        call_command("migrate", interactive=False, verbosity=verbosity)
+        call_command("sync_definitions", verbosity=verbosity)
+        dev_login = self.ensure_dev_superuser() if settings.DEBUG else False
+        # Children open their own connections; do not keep an idle one (or a SQLite lock) here.
+        connections.close_all()
+
+        redis_socket = self.redis_socket()
+        started_redis = redis_socket is not None and embedded_redis.ensure_running(redis_socket)
+        try:
+            self.print_banner(port=port, dev_login=dev_login, started_redis=started_redis)
+            self.run_children(children)
+        finally:
+            if started_redis and redis_socket is not None:
+                self.stdout.write(f"Stopping the embedded Redis at {redis_socket}")
+                embedded_redis.stop(redis_socket)
+
+    def plan_children(self, *, port: int, demo: bool) -> list[Child]:
+        """Return the processes to run, in start order."""
+        run_id = uuid.uuid4().hex[:6]
+        queues = list(settings.BPM_QUEUES)
+        children = [
+            Child(
+                f"worker-{n}",
+                ["rqworker", "--with-scheduler", "--name", f"worker-{n}-{run_id}", *queues],
+            )
+            for n in range(1, WORKERS + 1)
+        ]
+        children.append(Child("sweeper", ["sweep", "--forever"]))
+        children.append(Child("web", ["runserver", f"127.0.0.1:{port}", "--noreload"]))
+        if demo:
+            children.append(Child("demo", ["demo_trickle"], may_finish=True))
+        return children
+
+    def check_commands_exist(self, children: list[Child]) -> None:
+        """Refuse to start anything when a command that runstack needs is missing."""
+        available = get_commands()
+        needed = ["sync_definitions", *(child.command for child in children)]
+        missing = [name for name in needed if name not in available]
+        if missing:
+            hint = " (or pass --no-demo)" if "demo_trickle" in missing else ""
+            raise CommandError(f"Missing management command(s): {', '.join(missing)}{hint}")
+
+    def ensure_dev_superuser(self) -> bool:
+        """Create admin/admin when no superuser exists; return whether admin/admin logs in."""
+        user_model = get_user_model()
+        if not user_model.objects.filter(is_superuser=True).exists():
+            if user_model.objects.filter(username=DEV_USERNAME).exists():
+                self.stderr.write(
+                    f"No superuser exists and the user {DEV_USERNAME!r} is not one; "
+                    "create a superuser with `manage.py createsuperuser`."
+                )
+                return False
+            user_model.objects.create_superuser(
+                username=DEV_USERNAME, email="admin@example.com", password=DEV_PASSWORD
+            )
+            self.stdout.write(f"Created the development superuser {DEV_USERNAME!r}.")
+        user = user_model.objects.filter(username=DEV_USERNAME, is_superuser=True).first()
+        return user is not None and user.check_password(DEV_PASSWORD)
+
+    def redis_socket(self) -> Path | None:
+        """Return the embedded Redis socket, or None when REDIS_URL names an external Redis."""
+        if not settings.EMBEDDED_REDIS:
+            return None
+        return embedded_redis.socket_path_from_url(settings.REDIS_URL)
+
+    def print_banner(self, *, port: int, dev_login: bool, started_redis: bool) -> None:
+        """Print where to go and how to log in."""
+        base = f"http://127.0.0.1:{port}"
+        if dev_login:
+            login = (
+                f"{DEV_USERNAME} / {DEV_PASSWORD}  "
+                "(DEVELOPMENT ONLY: created because DEBUG is on; never use it in production)"
+            )
+        else:
+            login = "your superuser (create one with `manage.py createsuperuser`)"
+        if settings.EMBEDDED_REDIS:
+            redis = f"embedded ({'started' if started_redis else 'already running'}) "
+            redis += settings.REDIS_URL
+        else:
+            redis = "REDIS_URL"
+        database = settings.DATABASES["default"]
+        lines = [
+            "",
+            f"  Admin       {base}/admin/",
+            f"  Queues      {base}/django-rq/",
+            f"  Log in as   {login}",
+            f"  Database    {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}",
+            f"  Redis       {redis}",
+            "  Ctrl-C stops everything.",
+            "",
+        ]
+        self.stdout.write(self.style.SUCCESS("\n".join(lines)))
+        self.stdout.flush()
+
+    def run_children(self, children: list[Child]) -> None:
+        """Start the children, supervise them until a signal or a failure, then stop them all."""
+        stop = StopRequest()
+        failed: Child | None = None
+        env = self.child_environment()
+        width = max(len(child.name) for child in children) + 2
+        lock = threading.Lock()
+
+        def write(name: str, line: str) -> None:
+            with lock:
+                self.stdout.write(f"{f'[{name}]':<{width}} {line}")
+                self.stdout.flush()
+
+        with stop.installed():
+            try:
+                for child in children:
+                    child.start(env=env, write=write)
+                failed = self.supervise(children, stop)
+            finally:
+                self.stop_children(children, stop)
+        if failed is not None:
+            raise CommandError(
+                f"{failed.name} ({' '.join(failed.args)}) {describe_exit(failed.returncode)}; "
+                "stopped the other processes."
+            )
+        self.stdout.write("Stopped.")
+
+    def child_environment(self) -> dict[str, str]:
+        """Return the children's environment: ours, unbuffered, with VAR_DIR made absolute."""
+        return {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "BPM_VAR_DIR": str(settings.VAR_DIR),
+        }
+
+    def supervise(self, children: list[Child], stop: StopRequest) -> Child | None:
+        """Wait for a stop signal; return the child that died unexpectedly, if one did."""
+        watched = list(children)
+        while not stop.requested.wait(POLL_INTERVAL):
+            for child in list(watched):
+                code = child.returncode
+                if code is None:
+                    continue
+                child.join_output()
+                if child.may_finish and code == 0:
+                    self.stdout.write(f"{child.name} finished.")
+                    watched.remove(child)
+                    continue
+                self.stderr.write(f"{child.name} {describe_exit(code)}.")
+                return child
+        return None
+
+    def stop_children(self, children: list[Child], stop: StopRequest) -> None:
+        """Send SIGTERM to every child, wait up to STOP_TIMEOUT, then SIGKILL what is left."""
+        running = [child for child in children if child.returncode is None]
+        if running:
+            self.stdout.write(f"Stopping {', '.join(child.name for child in running)}...")
+        for child in running:
+            child.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while (
+            any(child.returncode is None for child in running)
+            and time.monotonic() < deadline
+            and not stop.forced.is_set()
+        ):
+            time.sleep(0.1)
+        for child in running:
+            if child.returncode is None:
+                self.stderr.write(f"{child.name} is still running; killing it.")
+                child.kill()
+        for child in children:
+            child.join_output()
+
+
+def port_from_env() -> int:
+    """Return the web server's port from $PORT, or 8000."""
+    value = os.environ.get("PORT", "8000")
+    try:
+        return check_port(int(value))
+    except ValueError:
+        raise CommandError(f"PORT={value!r} is not a port number") from None
+
+
+def check_port(port: int) -> int:
+    """Return port if it is a valid TCP port number."""
+    if not 0 < port < 65536:
+        raise CommandError(f"{port} is not a port number (1-65535)")
+    return port
+
+
+def describe_exit(code: int | None) -> str:
+    """Return how a process ended, in words."""
+    if code is None:
+        return "is still running"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
