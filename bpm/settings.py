@@ -95,27 +95,35 @@ TEMPLATES = [
 ]
 
 
+# IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on the busy timeout
+# instead of failing with "database is locked" when a read turns into a write; WAL lets readers
+# go on while one process writes.
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 30,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+
+
 def database_from_env() -> dict:
     url = os.getenv("DATABASE_URL", "")
     if not url:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "bpm.sqlite3",
-            # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on the busy
-            # timeout instead of failing with "database is locked" when a read turns into a write.
-            "OPTIONS": {
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": SQLITE_OPTIONS,
             # A file, not :memory:, so worker processes started by tests see the test database.
             "TEST": {"NAME": VAR_DIR / "test.sqlite3"},
         }
     try:
-        config = dj_database_url.parse(url, conn_max_age=envint("DATABASE_CONN_MAX_AGE", "0"))
+        config = dict(
+            dj_database_url.parse(url, conn_max_age=envint("DATABASE_CONN_MAX_AGE", "0"))
+        )
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
-    return dict(config)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+    return config
 
 
 DATABASES = {"default": database_from_env()}
