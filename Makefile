@@ -1,0 +1,37 @@
+# Everything runs from the project's own virtualenv; `make venv` (re)builds it when pyproject.toml changes.
+PYTHON ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+RUN_ARGS ?=
+
+.PHONY: venv run test lint clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+run: venv
+	$(BIN)/python manage.py runstack $(RUN_ARGS)
+
+# Tests get their own var/ (SQLite file, embedded Redis) so they never touch the development data.
+# DATABASE_URL and REDIS_URL pass through from the environment when set.
+test: export BPM_VAR_DIR ?= $(CURDIR)/var/test
+test: venv
+	mkdir -p "$(BPM_VAR_DIR)"
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# Stop any embedded Redis left running under var/ first, so no daemon outlives its directory.
+clean:
+	@if [ -d var ]; then \
+		find var -name redis.pid -exec sh -c 'kill "$$(cat "$$1")" 2>/dev/null || true' sh {} \; ; \
+	fi
+	rm -rf var $(VENV)
