@@ -48,13 +48,11 @@ def ring_now(run_id: int, token: str, due_at: datetime, timeout: float, queue: s
         rq_queue.enqueue("bpm.tasks.ring", run_id, token, **options)
 
 
-
-
 def has_live_job(run: StepRun, queue: str) -> bool:
     """Say whether Redis still holds a doorbell for this run's current token."""
     connection = django_rq.get_connection(queue)
     try:
         job = Job.fetch(job_id(run.id, str(run.token)), connection=connection)
-    except Exception:  # noqa: BLE001 - rq raises NoSuchJobError or a deserialisation error
+    except Exception:
         return False
     return job.get_status(refresh=False) in LIVE_STATUSES

@@ -88,7 +88,7 @@ def worker_actor() -> str:
 def start(
     *,
     definition: SagaDefinition,
-    input: dict[str, Any],  # noqa: A002
+    input: dict[str, Any],
     business_key: str = "",
     idempotency_key: str | None = None,
     deadline: datetime | None = None,
@@ -237,7 +237,7 @@ def _execute_in_one_transaction(
         try:
             with transaction.atomic():
                 outcome = _run_behind_barrier(saga, run, handler, actor=actor)
-        except Exception as exc:  # noqa: BLE001 - every fault is recorded, none escapes
+        except Exception as exc:
             outcome = _outcome_of(exc)
         return record(saga, run, outcome, actor=actor, inline=inline)
 
@@ -278,7 +278,7 @@ def _execute_at_least_once(
         saga.save(update_fields=["updated_at"])
     try:
         outcome = _call(handler, run)
-    except Exception as exc:  # noqa: BLE001 - every fault is recorded, none escapes
+    except Exception as exc:
         outcome = _outcome_of(exc)
     with transaction.atomic():
         saga, run = _lock(run_id)
@@ -394,4 +394,3 @@ def expire_lease(run_id: int, *, actor: str) -> bool:
         error = {"type": "LeaseExpired", "message": message, "traceback": ""}
         record(saga, run, Outcome(Outcome.FAULT, error=error), actor=actor)
         return True
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-class StepFailed(Exception):  # noqa: N818 - the protocol's name for a business refusal
+class StepFailed(Exception):
     """A handler's business refusal: never retried; the saga compensates instead."""
 
     def __init__(self, code: str, message: str = "", data: dict[str, Any] | None = None):

@@ -167,7 +167,9 @@ class StepDefinition(models.Model):
 
 class SagaInstance(FSMModelMixin, models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    definition = models.ForeignKey(SagaDefinition, on_delete=models.PROTECT, related_name="instances")
+    definition = models.ForeignKey(
+        SagaDefinition, on_delete=models.PROTECT, related_name="instances"
+    )
     # Copied from the definition so idempotency keys are unique per name across versions.
     definition_name = models.SlugField(max_length=100)
     status = FSMField(
@@ -181,7 +183,8 @@ class SagaInstance(FSMModelMixin, models.Model):
     # What made the saga compensate: the refusing step, its code and message.
     failure = models.JSONField(null=True, blank=True)
     business_key = models.CharField(max_length=200, blank=True, db_index=True)
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # NULL, not "", when absent: the unique constraint applies only to sagas that have a key.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(default=clock.now, db_index=True)
     updated_at = models.DateTimeField(default=clock.now)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -205,7 +208,7 @@ class SagaInstance(FSMModelMixin, models.Model):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
-    def log(self, type: str, actor: str, message: str = "", **fields: Any) -> SagaEvent:  # noqa: A002
+    def log(self, type: str, actor: str, message: str = "", **fields: Any) -> SagaEvent:
         """Append an event to this saga's timeline."""
         self.updated_at = clock.now()
         return SagaEvent.objects.create(
@@ -291,7 +294,7 @@ class StepRun(FSMModelMixin, models.Model):
         """Return the key shared by every attempt of this step in this direction."""
         return f"{self.saga_id}:{self.step.name}:{self.direction.lower()}"
 
-    def log(self, type: str, actor: str, message: str = "", **fields: Any) -> SagaEvent:  # noqa: A002
+    def log(self, type: str, actor: str, message: str = "", **fields: Any) -> SagaEvent:
         """Append an event about this run to its saga's timeline."""
         fields.setdefault("attempt", self.attempts or None)
         return self.saga.log(type, actor, message, step_run=self, **fields)
@@ -398,6 +401,9 @@ class Barrier(models.Model):
         constraints = [
             models.UniqueConstraint(fields=("saga", "step", "operation"), name="barrier_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.step} {self.operation.lower()}"
 
 
 def actor_for_user(user: Any) -> str:

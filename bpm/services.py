@@ -47,7 +47,7 @@ class ActionResult:
 
     def describe(self) -> list[str]:
         """Return the plan as lines such as 'run take_payment' or 'compensate create_order'."""
-        verbs = {Direction.FORWARD: "run", Direction.COMPENSATION: "compensate"}
+        verbs: dict[str, str] = {Direction.FORWARD: "run", Direction.COMPENSATION: "compensate"}
         return [f"{verbs[direction]} {step}" for step, direction in self.will_run]
 
 
@@ -57,7 +57,7 @@ class ActionResult:
 def saga_start(
     *,
     definition: str,
-    input: Any,  # noqa: A002
+    input: Any,
     actor: str,
     business_key: str = "",
     idempotency_key: str | None = None,
@@ -93,7 +93,7 @@ def saga_start(
         return existing
 
 
-def _existing(name: str, idempotency_key: str, input: Any) -> SagaInstance | None:  # noqa: A002
+def _existing(name: str, idempotency_key: str, input: Any) -> SagaInstance | None:
     saga = SagaInstance.objects.filter(
         definition_name=name, idempotency_key=idempotency_key
     ).first()
@@ -129,7 +129,7 @@ def saga_retry(
     saga_id: uuid.UUID | str,
     reason: str,
     actor: str,
-    input: dict[str, Any] | None = None,  # noqa: A002
+    input: dict[str, Any] | None = None,
     context: dict[str, Any] | None = None,
     preview: bool = False,
 ) -> ActionResult:
@@ -211,7 +211,9 @@ def saga_compensate(
     def check(saga: SagaInstance, runs: Runs) -> None:
         _require_stuck(saga, COMPENSATE)
         if saga.stuck_direction == Direction.COMPENSATION:
-            raise Conflict("the saga is already compensating: retry or skip the failed compensation")
+            raise Conflict(
+                "the saga is already compensating: retry or skip the failed compensation"
+            )
         pivot = _committed_pivot(saga, runs)
         if pivot:
             raise Conflict(
@@ -355,7 +357,7 @@ def _committed_pivot(saga: SagaInstance, runs: Runs) -> str:
 def _edit(
     saga: SagaInstance,
     *,
-    input: dict[str, Any] | None,  # noqa: A002
+    input: dict[str, Any] | None,
     context: dict[str, Any] | None,
     actor: str,
 ) -> None:

@@ -45,11 +45,12 @@ SECRET_KEY = os.getenv("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "development-only-insecure-key"  # noqa: S105 - refused above outside DEBUG
+    SECRET_KEY = "development-only-insecure-key"
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 
 # Everything the process writes by default (SQLite file, embedded Redis, sent mail) lives here.
 VAR_DIR = Path(os.getenv("BPM_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -116,13 +117,11 @@ def database_from_env() -> dict:
             "TEST": {"NAME": VAR_DIR / "test.sqlite3"},
         }
     try:
-        config = dict(
-            dj_database_url.parse(url, conn_max_age=envint("DATABASE_CONN_MAX_AGE", "0"))
-        )
+        config = dict(dj_database_url.parse(url, conn_max_age=envint("DATABASE_CONN_MAX_AGE", "0")))
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
-        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **dict(config.get("OPTIONS") or {})}  # type: ignore[call-overload]
     return config
 
 
@@ -132,7 +131,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 EMBEDDED_REDIS = not os.getenv("REDIS_URL")
 REDIS_URL = os.getenv("REDIS_URL") or f"unix://{VAR_DIR / 'redis' / 'redis.sock'}?db=0"
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
-    raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://")
+    raise ImproperlyConfigured(
+        f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://"
+    )
 
 BPM_QUEUES = envlist("BPM_QUEUES", "default")
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300} for name in BPM_QUEUES}

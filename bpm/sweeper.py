@@ -36,7 +36,9 @@ class SweepReport:
     stalled: int = 0
 
     def __str__(self) -> str:
-        return ", ".join(f"{f.name.replace('_', ' ')}: {getattr(self, f.name)}" for f in fields(self))
+        return ", ".join(
+            f"{f.name.replace('_', ' ')}: {getattr(self, f.name)}" for f in fields(self)
+        )
 
 
 def sweep_once() -> SweepReport:
@@ -96,7 +98,12 @@ def flag_past_deadline() -> int:
     ).values_list("id", flat=True)[:BATCH]
     message = "the saga passed its deadline"
     return sum(
-        _flag(saga_id, StuckReason.TIMED_OUT, message, lambda saga: saga.deadline < clock.now())
+        _flag(
+            saga_id,
+            StuckReason.TIMED_OUT,
+            message,
+            lambda saga: bool(saga.deadline and saga.deadline < clock.now()),
+        )
         for saga_id in overdue
     )
 

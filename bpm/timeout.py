@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 
-class StepTimedOut(Exception):  # noqa: N818 - reads as the event it reports
+class StepTimedOut(Exception):
     """The handler ran past its step's timeout."""
 
 

@@ -69,7 +69,9 @@ def drain(max_rounds: int = 100) -> None:
             clock.advance((earliest - clock.now()).total_seconds())
         for run in waiting:
             if run.due_at <= clock.now():
-                dispatch.ring_now(run.id, str(run.token), run.due_at, run.step.timeout, run.step.queue)
+                dispatch.ring_now(
+                    run.id, str(run.token), run.due_at, run.step.timeout, run.step.queue
+                )
     raise AssertionError("sagas still running after draining")
 
 

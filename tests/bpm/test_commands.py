@@ -36,7 +36,10 @@ def stuck_saga(the_world, drained):
         (["start_saga", "with_pivot", "--input", "{bad"], "--input is not valid JSON"),
         (["start_saga", "with_pivot", "--input", "[]"], "input: must be a JSON object"),
         (["start_saga", "with_pivot", "--input-file", "/no/such.json"], "no such file"),
-        (["start_saga", "with_pivot", "--input", "{}", "--deadline", "-1"], "must be a positive number"),
+        (
+            ["start_saga", "with_pivot", "--input", "{}", "--deadline", "-1"],
+            "must be a positive number",
+        ),
         (["saga_show", "not-a-uuid"], "not a UUID"),
     ],
 )

@@ -16,7 +16,10 @@ pytestmark = pytest.mark.django_db
     ("steps", "problem"),
     [
         ((Step("a", "no.such.handler"),), "no handler registered as 'no.such.handler'"),
-        ((Step("a", "test.remote", kind=PIVOT), Step("b", "test.remote", kind=PIVOT)), "at most one pivot"),
+        (
+            (Step("a", "test.remote", kind=PIVOT), Step("b", "test.remote", kind=PIVOT)),
+            "at most one pivot",
+        ),
         ((Step("a", "test.remote", kind=PIVOT), Step("b", "test.remote")), "must be retriable"),
         ((Step("a", "test.remote", "test.remote", kind=RETRIABLE),), "carries no compensation"),
         ((Step("a", "test.remote"), Step("a", "test.remote")), "step names must be unique: a"),
@@ -52,7 +55,7 @@ def test_place_order_is_synced_after_migrate():
 
 def test_starting_an_unknown_definition_or_version_says_what_exists():
     declare("known", Step("a", "test.remote"))
-    with pytest.raises(NotFound, match="no active saga definition named 'nope'; known: .*known"):
+    with pytest.raises(NotFound, match=r"no active saga definition named 'nope'; known: .*known"):
         services.saga_start(definition="nope", input={}, actor="test")
     with pytest.raises(NotFound, match="'known' has no version 7 \\(versions 1 to 1\\)"):
         services.saga_start(definition="known", input={}, actor="test", version=7)

@@ -30,7 +30,9 @@ def pivot_saga(the_world):
     with_pivot()
 
 
-def test_a_step_after_the_pivot_that_exhausts_its_retries_goes_stuck(the_world, drained, pivot_saga):
+def test_a_step_after_the_pivot_that_exhausts_its_retries_goes_stuck(
+    the_world, drained, pivot_saga
+):
     saga = stuck_after_pivot(the_world, drained)
     assert saga.status == SagaStatus.STUCK
     assert saga.stuck_reason == StuckReason.RETRIES_EXHAUSTED
@@ -68,7 +70,11 @@ def test_skip_records_the_output_and_finishes_the_saga(the_world, drained, pivot
     assert saga.status == SagaStatus.COMPLETED
     assert saga.context["after"] == {"by": "hand"}
     audit = saga.events.get(type=EventType.OPERATOR_SKIP)
-    assert (audit.actor, audit.message, audit.data["output"]) == (ALICE, "sent by hand", {"by": "hand"})
+    assert (audit.actor, audit.message, audit.data["output"]) == (
+        ALICE,
+        "sent by hand",
+        {"by": "hand"},
+    )
 
 
 def test_abort_closes_a_stuck_saga_and_is_audited(the_world, drained, pivot_saga):
@@ -91,6 +97,7 @@ def test_compensate_undoes_a_saga_stuck_before_its_pivot(the_world, drained, set
     definition = three_steps()
     saga = services.saga_start(definition=definition.name, input={}, actor="test")
     from conftest import work
+
     from bpm import clock
 
     work()  # runs a, b, c inline in one job; stop c first to leave it waiting
@@ -100,7 +107,9 @@ def test_compensate_undoes_a_saga_stuck_before_its_pivot(the_world, drained, set
     clock.advance(120)
     assert sweeper.flag_stalled() == 1
     assert fresh(saga2).stuck_reason == StuckReason.NO_PROGRESS
-    preview = services.saga_compensate(saga_id=saga2.id, reason="give up", actor=ALICE, preview=True)
+    preview = services.saga_compensate(
+        saga_id=saga2.id, reason="give up", actor=ALICE, preview=True
+    )
     assert preview.describe() == []
     services.saga_compensate(saga_id=saga2.id, reason="give up", actor=ALICE)
     assert fresh(saga2).status == SagaStatus.COMPENSATED
@@ -131,7 +140,11 @@ def test_retry_with_edited_input_is_validated_and_audited(the_world, drained):
         "typed",
         Step("only", "test.remote", kind="RETRIABLE", retry=RetryPolicy(max_attempts=1)),
     )
-    definition.input_schema = {"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}}}
+    definition.input_schema = {
+        "type": "object",
+        "required": ["n"],
+        "properties": {"n": {"type": "integer"}},
+    }
     definition.save()
     the_world.will("only", "fault")
     saga = services.saga_start(definition="typed", input={"n": 1}, actor="test")
@@ -187,4 +200,7 @@ def test_two_operators_retrying_at_once_one_wins_and_the_other_gets_a_conflict(
         thread.join()
     assert sorted(outcomes) == ["conflict", "won"]
     assert saga.events.filter(type=EventType.OPERATOR_RETRY).count() == 1
-    assert StepRun.objects.filter(saga=saga, step__name="after", status=StepStatus.PENDING).count() == 1
+    assert (
+        StepRun.objects.filter(saga=saga, step__name="after", status=StepStatus.PENDING).count()
+        == 1
+    )

@@ -60,7 +60,8 @@ def test_going_forward_it_runs_the_first_unfinished_step_or_completes():
         for runs in forward_histories(steps):
             decision = decide(steps, SagaStatus.RUNNING, runs)
             unfinished = [
-                s for s in steps
+                s
+                for s in steps
                 if runs.get((s.name, FORWARD), RunState("")).status
                 not in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
             ]
@@ -77,7 +78,8 @@ def test_going_forward_it_runs_the_first_unfinished_step_or_completes():
             elif first.kind == StepKind.RETRIABLE:
                 assert decision.move == Decision.STUCK
                 assert decision.reason in (
-                    StuckReason.RETRIES_EXHAUSTED, StuckReason.REFUSED_AFTER_PIVOT
+                    StuckReason.RETRIES_EXHAUSTED,
+                    StuckReason.REFUSED_AFTER_PIVOT,
                 )
             else:
                 assert decision.move == Decision.COMPENSATE
@@ -92,9 +94,11 @@ def test_compensation_undoes_finished_steps_newest_first_and_nothing_else():
             undone = [step for step, _ in plan]
             assert all(direction == COMPENSATION for _, direction in plan)
             expected = [
-                s.name for s in steps
+                s.name
+                for s in steps
                 if s.has_compensation
-                and runs.get((s.name, FORWARD)) in (
+                and runs.get((s.name, FORWARD))
+                in (
                     RunState(StepStatus.SUCCEEDED),
                     RunState(StepStatus.FAILED, FailureKind.EXHAUSTED),
                 )
@@ -113,7 +117,8 @@ def test_a_failed_compensation_sticks_and_every_other_state_waits_runs_or_finish
         runs[(step.name, COMPENSATION)] = data.draw(st.sampled_from(RUN_STATES))
     decision = decide(steps, SagaStatus.COMPENSATING, runs)
     pending = [
-        s for s in reversed(undo)
+        s
+        for s in reversed(undo)
         if runs[(s.name, COMPENSATION)] is None
         or runs[(s.name, COMPENSATION)].status not in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
     ]
@@ -141,10 +146,14 @@ def test_any_run_of_outcomes_ends_completed_compensated_or_stuck(data):
         decision = decide(steps, status, runs)
         if decision.move == Decision.RUN:
             runs[(decision.step, decision.direction)] = data.draw(
-                st.sampled_from([RUN_STATES[3], RUN_STATES[4], *RUN_STATES[6:]] if decision.direction == FORWARD else [
-                    RunState(StepStatus.SUCCEEDED),
-                    RunState(StepStatus.FAILED, FailureKind.EXHAUSTED),
-                ])
+                st.sampled_from(
+                    [RUN_STATES[3], RUN_STATES[4], *RUN_STATES[6:]]
+                    if decision.direction == FORWARD
+                    else [
+                        RunState(StepStatus.SUCCEEDED),
+                        RunState(StepStatus.FAILED, FailureKind.EXHAUSTED),
+                    ]
+                )
             )
         elif decision.move == Decision.COMPENSATE:
             status = SagaStatus.COMPENSATING
@@ -158,5 +167,10 @@ def test_any_run_of_outcomes_ends_completed_compensated_or_stuck(data):
 
 def test_a_finished_or_stuck_saga_has_no_next_move():
     steps = [StepSpec("a", StepKind.COMPENSATABLE, True)]
-    for status in (SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.STUCK, SagaStatus.ABORTED):
+    for status in (
+        SagaStatus.COMPLETED,
+        SagaStatus.COMPENSATED,
+        SagaStatus.STUCK,
+        SagaStatus.ABORTED,
+    ):
         assert decide(steps, status, {}).move == Decision.NOTHING

@@ -58,7 +58,9 @@ class Processes:
         return process
 
     def worker(self, name: str) -> subprocess.Popen[bytes]:
-        return self.start(name, "rqworker", "--with-scheduler", "--name", name, *settings.BPM_QUEUES)
+        return self.start(
+            name, "rqworker", "--with-scheduler", "--name", name, *settings.BPM_QUEUES
+        )
 
     def sweeper(self) -> subprocess.Popen[bytes]:
         return self.start("sweeper", "sweep", "--forever", "--interval", "0.5")

@@ -22,7 +22,9 @@ class Command(BaseCommand):
         except SagaError as exc:
             raise CommandError(str(exc)) from None
         write = self.stdout.write
-        status = saga.status + (f" ({saga.get_stuck_reason_display()})" if saga.stuck_reason else "")
+        status = saga.status + (
+            f" ({saga.get_stuck_reason_display()})" if saga.stuck_reason else ""
+        )
         write(f"Saga {saga.id}  {saga.definition}  {status}")
         if saga.business_key:
             write(f"business key: {saga.business_key}")

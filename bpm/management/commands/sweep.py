@@ -37,7 +37,7 @@ class Command(BaseCommand):
             close_old_connections()
             try:
                 report = sweeper.sweep_once()
-            except Exception as exc:  # noqa: BLE001 - a sweeper outlives a database blip
+            except Exception as exc:
                 self.stderr.write(f"sweep failed: {exc}")
             else:
                 if any(vars(report).values()):
