@@ -1,0 +1,32 @@
+"""Why the payments service refuses a request."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class RefusalCode(models.TextChoices):
+    UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER", "unknown customer"
+    INSUFFICIENT_CREDIT = "INSUFFICIENT_CREDIT", "insufficient credit"
+    PAYMENT_DECLINED = "PAYMENT_DECLINED", "payment declined"
+
+
+class PaymentError(Exception):
+    """Base for every error of the payments service."""
+
+
+class PaymentRefused(PaymentError):
+    """A business refusal: asking again will not change the answer."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = RefusalCode(code)
+        self.message = message
+
+
+class CustomerNotFound(PaymentError):
+    """No customer has that id."""
+
+
+class PaymentConflict(PaymentError):
+    """The idempotency key was already used for a different payment."""

@@ -1,0 +1,95 @@
+"""Customer accounts with credit limits, the payments reserved against them, and the ledger of
+the simulated card gateway (which stands in for a processor on the other side of a network)."""
+
+from __future__ import annotations
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=200)
+    email = models.EmailField(unique=True)
+    credit_limit = models.DecimalField(
+        max_digits=12, decimal_places=2, validators=[MinValueValidator(0)]
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ("name", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(credit_limit__gte=0), name="customer_credit_limit_not_negative"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class PaymentStatus(models.TextChoices):
+    RESERVED = "RESERVED", "reserved"
+    REFUNDED = "REFUNDED", "refunded"
+
+
+class Payment(FSMModelMixin, models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    order_id = models.PositiveBigIntegerField(db_index=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    method = models.CharField(max_length=32)
+    status = FSMField(
+        max_length=16, choices=PaymentStatus.choices, default=PaymentStatus.RESERVED, protected=True
+    )
+    # The key of the step that took it: one payment per key, however often the step is delivered.
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    gateway_reference = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive")
+        ]
+        indexes = [models.Index(fields=("customer", "status"), name="payment_customer_status")]
+
+    def __str__(self) -> str:
+        return f"payment {self.pk} of {self.amount} ({self.status})"
+
+    @transition(field=status, source=PaymentStatus.RESERVED, target=PaymentStatus.REFUNDED)
+    def refund(self) -> None:
+        self.refunded_at = timezone.now()
+
+
+class ChargeStatus(models.TextChoices):
+    # The request arrived but has not succeeded yet (a transient failure, or still in flight).
+    PENDING = "PENDING", "pending"
+    CHARGED = "CHARGED", "charged"
+    DECLINED = "DECLINED", "declined"
+    REFUNDED = "REFUNDED", "refunded"
+    # Cancelled before it succeeded: an attempt still in flight can no longer charge.
+    VOIDED = "VOIDED", "voided"
+
+
+class GatewayCharge(models.Model):
+    """The card gateway's own ledger: one charge per idempotency key, as a processor keeps it."""
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    method = models.CharField(max_length=32)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    attempts = models.PositiveIntegerField(default=0, help_text="charge requests received")
+    status = models.CharField(
+        max_length=16, choices=ChargeStatus.choices, default=ChargeStatus.PENDING
+    )
+    reference = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"charge {self.reference or self.idempotency_key} ({self.status})"

@@ -1,0 +1,207 @@
+"""Customer accounts and payments: credit is reserved by charging the card through the gateway.
+
+Available credit is the credit limit less the amounts of the customer's RESERVED payments.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Sum
+
+from payments import gateway
+from payments.errors import CustomerNotFound, PaymentConflict, PaymentRefused, RefusalCode
+from payments.models import Customer, Payment, PaymentStatus
+
+CENT = Decimal("0.01")
+# Amounts hold 12 digits, 2 of them after the point.
+MAX_AMOUNT = Decimal(10) ** 10
+
+# --- customers --------------------------------------------------------------------------------
+
+
+def customer_create(*, name: str, email: str, credit_limit: Decimal | int | str) -> Customer:
+    """Open a customer account; ValidationError says which field is wrong and why."""
+    customer = Customer(
+        name=name.strip(),
+        email=email.strip(),
+        credit_limit=_decimal(credit_limit, field="credit_limit"),
+    )
+    customer.full_clean()
+    customer.credit_limit = customer.credit_limit.quantize(CENT)
+    customer.save()
+    return customer
+
+
+def customer_set_credit_limit(*, customer_id: int, credit_limit: Decimal | int | str) -> Customer:
+    """Change the customer's credit limit (reserved payments stay reserved)."""
+    with transaction.atomic():
+        customer = _locked_customer(customer_id)
+        if customer is None:
+            raise CustomerNotFound(f"no customer with id {customer_id}")
+        customer.credit_limit = _decimal(credit_limit, field="credit_limit")
+        customer.full_clean()
+        customer.credit_limit = customer.credit_limit.quantize(CENT)
+        customer.save(update_fields=["credit_limit"])
+    return customer
+
+
+def customer_get(*, customer_id: int) -> Customer:
+    """Return the customer with this id, or raise CustomerNotFound."""
+    try:
+        return Customer.objects.get(pk=customer_id)
+    except Customer.DoesNotExist:
+        raise CustomerNotFound(f"no customer with id {customer_id}") from None
+
+
+def customer_find(*, email: str) -> Customer | None:
+    """Return the customer with this email address, if there is one."""
+    return Customer.objects.filter(email__iexact=email.strip()).first()
+
+
+def customer_available_credit(*, customer_id: int) -> Decimal:
+    """Return the credit limit less the customer's reserved payments."""
+    return _available_credit(customer_get(customer_id=customer_id))
+
+
+# --- payments ---------------------------------------------------------------------------------
+
+
+def payment_take(
+    *,
+    customer_id: int,
+    order_id: int,
+    amount: Decimal | str,
+    method: str,
+    idempotency_key: str,
+) -> Payment:
+    """Charge the card and reserve `amount` against the customer's credit, once per key.
+
+    A repeated key returns the payment already taken, without calling the gateway again.
+    Raises PaymentRefused (UNKNOWN_CUSTOMER, INSUFFICIENT_CREDIT, PAYMENT_DECLINED) for a business
+    refusal; gateway.GatewayUnavailable and anything else are faults worth retrying.
+    """
+    amount = _positive_amount(amount)
+    existing = payment_for_key(idempotency_key=idempotency_key)
+    if existing is not None:
+        _require_same(existing, customer_id, order_id, amount, method)
+        return existing
+    with transaction.atomic():
+        refusal = _credit_refusal(_locked_customer(customer_id), customer_id, amount)
+    if refusal is not None:
+        raise refusal
+    try:
+        charge = gateway.charge(idempotency_key=idempotency_key, method=method, amount=amount)
+    except gateway.CardDeclined as exc:
+        raise PaymentRefused(RefusalCode.PAYMENT_DECLINED, str(exc)) from exc
+    # The credit may have been taken by a concurrent payment while the gateway worked.
+    with transaction.atomic():
+        customer = _locked_customer(customer_id)
+        payment = payment_for_key(idempotency_key=idempotency_key)
+        if payment is None:
+            refusal = _credit_refusal(customer, customer_id, amount)
+            if refusal is None:
+                assert customer is not None
+                payment = Payment.objects.create(
+                    customer=customer,
+                    order_id=order_id,
+                    amount=amount,
+                    method=method,
+                    idempotency_key=idempotency_key,
+                    gateway_reference=charge.reference,
+                )
+    if payment is None:
+        assert refusal is not None
+        gateway.refund(idempotency_key=idempotency_key)
+        raise refusal
+    return payment
+
+
+def payment_refund(*, idempotency_key: str) -> Payment | None:
+    """Refund the payment taken under the key; None when no payment was taken (nothing to undo).
+
+    Refunding twice is harmless. When no payment was recorded, the gateway is still asked to give
+    back a charge it may hold under the key (an attempt that died before recording its payment).
+    """
+    payment = payment_for_key(idempotency_key=idempotency_key)
+    if payment is None:
+        gateway.refund(idempotency_key=idempotency_key)
+        return None
+    if payment.status == PaymentStatus.REFUNDED:
+        return payment
+    gateway.refund(idempotency_key=idempotency_key)
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        if payment.status == PaymentStatus.RESERVED:
+            payment.refund()
+            payment.save()
+    return payment
+
+
+def payment_for_key(*, idempotency_key: str) -> Payment | None:
+    """Return the payment taken under this idempotency key, if any."""
+    payments = Payment.objects.select_related("customer")
+    return payments.filter(idempotency_key=idempotency_key).first()
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _locked_customer(customer_id: int) -> Customer | None:
+    return Customer.objects.select_for_update().filter(pk=customer_id).first()
+
+
+def _available_credit(customer: Customer) -> Decimal:
+    reserved = Payment.objects.filter(customer=customer, status=PaymentStatus.RESERVED)
+    total = reserved.aggregate(total=Sum("amount"))["total"]
+    return customer.credit_limit - (total or Decimal(0))
+
+
+def _credit_refusal(
+    customer: Customer | None, customer_id: int, amount: Decimal
+) -> PaymentRefused | None:
+    """Return why the customer cannot pay `amount` now, or None if they can."""
+    if customer is None:
+        return PaymentRefused(RefusalCode.UNKNOWN_CUSTOMER, f"no customer with id {customer_id}")
+    available = _available_credit(customer)
+    if amount > available:
+        return PaymentRefused(
+            RefusalCode.INSUFFICIENT_CREDIT,
+            f"customer {customer.pk} has {available} of credit available, less than {amount}",
+        )
+    return None
+
+
+def _require_same(
+    payment: Payment, customer_id: int, order_id: int, amount: Decimal, method: str
+) -> None:
+    asked = (customer_id, order_id, amount, method)
+    taken = (payment.customer_id, payment.order_id, payment.amount, payment.method)
+    if asked != taken:
+        raise PaymentConflict(
+            f"idempotency key {payment.idempotency_key!r} already took payment {payment.pk}"
+            f" (customer, order, amount, method = {taken}), not {asked}"
+        )
+
+
+def _decimal(value: Decimal | int | str, *, field: str) -> Decimal:
+    if isinstance(value, float | bool):
+        raise ValidationError({field: "give money as a decimal string or Decimal, not a float"})
+    try:
+        return Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValidationError({field: f"{value!r} is not a decimal number"}) from None
+
+
+def _positive_amount(value: Decimal | str) -> Decimal:
+    amount = _decimal(value, field="amount")
+    try:
+        cents = amount.quantize(CENT)
+    except InvalidOperation:
+        cents = None
+    if cents is None or cents != amount or not 0 < cents < MAX_AMOUNT:
+        message = f"must be positive, below {MAX_AMOUNT}, with up to 2 decimal places: {value!r}"
+        raise ValidationError({"amount": message})
+    return cents
