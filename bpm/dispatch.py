@@ -15,7 +15,10 @@ from bpm.models import StepRun
 
 log = logging.getLogger(__name__)
 
-LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
+# SCHEDULED is not live here: the sweeper only asks about runs already overdue by the grace
+# period, so a doorbell still waiting in the scheduled registry means no scheduler moved it (the
+# worker holding the scheduler lock died) and it must be rung again.
+LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED}
 # RQ's own limit sits above the step's timeout: the lease is what enforces the step's timeout,
 # the job limit only stops a horse that hangs for good (and leaves room for inline continuation).
 JOB_TIMEOUT_MARGIN = 30
@@ -49,7 +52,7 @@ def ring_now(run_id: int, token: str, due_at: datetime, timeout: float, queue: s
 
 
 def has_live_job(run: StepRun, queue: str) -> bool:
-    """Say whether Redis still holds a doorbell for this run's current token."""
+    """Say whether Redis holds a doorbell for this run's current token that a worker will see."""
     connection = django_rq.get_connection(queue)
     try:
         job = Job.fetch(job_id(run.id, str(run.token)), connection=connection)

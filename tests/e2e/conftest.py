@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,6 +25,23 @@ def database_url() -> str:
         return f"sqlite:///{Path(db['NAME']).resolve()}"
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def descendants(pid: int) -> list[int]:
+    """Return the ids of every live process below `pid`, read from /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, stack = [], [pid]
+    while stack:
+        for child in parents.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
 
 
 class Processes:
@@ -67,11 +85,11 @@ class Processes:
 
     @staticmethod
     def kill(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-        """Send `sig` to the process and everything it forked."""
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
+        """Send `sig` to the process and everything it forked (RQ's work horse has its own
+        session, so a process group is not enough)."""
+        for pid in [*descendants(process.pid), process.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
         process.wait(timeout=15)
 
     def stop_all(self) -> None:
@@ -91,7 +109,7 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
         print(f"--- {log.name} ---\n{tail}")
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60, message: str = "") -> None:
+def poll(condition: Callable[[], bool], timeout: float = 60, message: str = "") -> None:
     """Poll until `condition` holds, failing the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -99,3 +117,9 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60, message: str = 
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}")
+
+
+@pytest.fixture
+def wait_for() -> Callable[..., None]:
+    """Return the poller: wait_for(condition, timeout=60, message='')."""
+    return poll

@@ -14,8 +14,6 @@ from orders.models import Order
 from payments.models import Payment
 from payments.services import customer_create
 
-from .conftest import wait_for
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 FINISHED = (SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.STUCK, SagaStatus.ABORTED)
 
@@ -53,7 +51,7 @@ def assert_each_order_took_effect_once(sagas) -> None:
         assert Notification.objects.filter(saga_id=saga.id).count() == 1
 
 
-def test_sagas_complete_and_compensate_on_real_workers(processes, rich):
+def test_sagas_complete_and_compensate_on_real_workers(processes, rich, wait_for):
     processes.worker("worker-1")
     processes.worker("worker-2")
     approved = place(rich.id)
@@ -65,7 +63,9 @@ def test_sagas_complete_and_compensate_on_real_workers(processes, rich):
     assert (order.state, order.rejection_reason) == ("REJECTED", "INSUFFICIENT_CREDIT")
 
 
-def test_a_worker_killed_during_the_payment_step_still_finishes_and_charges_once(processes, rich):
+def test_a_worker_killed_during_the_payment_step_still_finishes_and_charges_once(
+    processes, rich, wait_for
+):
     doomed = processes.worker("doomed")
     processes.sweeper()
     saga = place(rich.id, method="card_slow")
@@ -81,7 +81,7 @@ def test_a_worker_killed_during_the_payment_step_still_finishes_and_charges_once
 
 
 def test_a_redis_flushed_with_50_sagas_in_flight_loses_none_and_duplicates_nothing(
-    processes, rich, redis
+    processes, rich, redis, wait_for
 ):
     sagas = [place(rich.id) for _ in range(50)]
     processes.worker("worker-1")
@@ -98,7 +98,7 @@ def test_a_redis_flushed_with_50_sagas_in_flight_loses_none_and_duplicates_nothi
     assert_each_order_took_effect_once(sagas)
 
 
-def test_duplicated_doorbells_raced_by_two_workers_take_effect_once(processes, rich):
+def test_duplicated_doorbells_raced_by_two_workers_take_effect_once(processes, rich, wait_for):
     sagas = [place(rich.id) for _ in range(10)]
     for run in StepRun.objects.filter(saga__in=sagas).select_related("step"):
         for _ in range(3):  # the same doorbell, delivered three more times
