@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bpm.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -34,12 +34,12 @@ STEPS = 4
 
 
 @registry.handler("bench.local", transactional=True)
-def local_step(ctx):  # noqa: ANN001, ANN201
+def local_step(ctx):
     return {"n": ctx.attempt}
 
 
 @registry.handler("bench.remote")
-def remote_step(ctx):  # noqa: ANN001, ANN201
+def remote_step(ctx):
     return {"n": ctx.attempt}
 
 
@@ -52,7 +52,7 @@ def work() -> None:
     worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
 
 
-def timed(func) -> float:  # noqa: ANN001
+def timed(func) -> float:
     started = time.perf_counter()
     func()
     return time.perf_counter() - started
