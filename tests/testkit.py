@@ -6,14 +6,16 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+import django_rq
 import pytest
+from django.conf import settings
 
-from bpm import definitions, registry
+from bpm import clock, definitions, dispatch, registry
 from bpm.context import StepContext
 from bpm.declarations import COMPENSATABLE, PIVOT, RETRIABLE, RetryPolicy, SagaDeclaration
 from bpm.declarations import StepDeclaration as Step
 from bpm.errors import StepFailed
-from bpm.models import SagaDefinition
+from bpm.models import ACTIVE_STATUSES, SagaDefinition, SagaInstance, StepRun, StepStatus
 
 FAST = RetryPolicy(max_attempts=3, initial_backoff=1, multiplier=2, max_backoff=10, jitter=0)
 
@@ -90,3 +92,36 @@ def the_world() -> Iterator[World]:
     global world
     world.__init__()  # type: ignore[misc]
     yield world
+
+
+def work() -> None:
+    """Run an in-process burst worker until the queues are empty."""
+    worker = django_rq.get_worker(*settings.BPM_QUEUES, worker_class="rq.worker.SimpleWorker")
+    worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+
+
+def drain(max_rounds: int = 100) -> None:
+    """Work until no active saga has a run waiting, moving the fake clock over backoffs."""
+    for _ in range(max_rounds):
+        work()
+        waiting = list(
+            StepRun.objects.filter(
+                status=StepStatus.PENDING, saga__status__in=ACTIVE_STATUSES
+            ).select_related("step")
+        )
+        if not waiting:
+            return
+        earliest = min(run.due_at for run in waiting)
+        if earliest > clock.now():
+            clock.advance((earliest - clock.now()).total_seconds())
+        for run in waiting:
+            if run.due_at <= clock.now():
+                dispatch.ring_now(
+                    run.id, str(run.token), run.due_at, run.step.timeout, run.step.queue
+                )
+    raise AssertionError("sagas still running after draining")
+
+
+def fresh(saga: SagaInstance) -> SagaInstance:
+    """Return the saga as the database has it now."""
+    return SagaInstance.objects.get(pk=saga.pk)

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import fresh, work
-from testkit import declare
+from testkit import declare, fresh, work
 
 from bpm import barrier, engine, services
 from bpm.declarations import RetryPolicy

@@ -4,10 +4,9 @@ import json
 from io import StringIO
 
 import pytest
-from conftest import fresh
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from testkit import with_pivot
+from testkit import fresh, with_pivot
 
 from bpm.models import EventType, SagaInstance, SagaStatus
 

@@ -6,10 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from conftest import fresh, work
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from testkit import declare
+from testkit import declare, fresh, work
 
 from bpm import services
 from bpm.declarations import StepDeclaration as Step

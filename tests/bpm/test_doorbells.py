@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import django_rq
 import pytest
-from conftest import fresh, work
 from django.db import transaction
-from testkit import three_steps
+from testkit import fresh, three_steps, work
 
 from bpm import clock, dispatch, engine, services, sweeper
 from bpm.models import EventType, SagaInstance, SagaStatus, StepRun, StepStatus

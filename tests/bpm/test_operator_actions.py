@@ -3,9 +3,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import fresh
 from django.db import connection
-from testkit import declare, three_steps, with_pivot
+from testkit import declare, fresh, three_steps, with_pivot
 
 from bpm import services, sweeper
 from bpm.declarations import RetryPolicy
@@ -96,7 +95,7 @@ def test_compensate_undoes_a_saga_stuck_before_its_pivot(the_world, drained, set
     settings.BPM_STALL_AFTER = 60
     definition = three_steps()
     saga = services.saga_start(definition=definition.name, input={}, actor="test")
-    from conftest import work
+    from testkit import work
 
     from bpm import clock
 

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import fresh
-from testkit import three_steps
+from testkit import fresh, three_steps
 
 from bpm import services
 from bpm.models import EventType, SagaStatus

@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import fresh
 from django.core import mail
+from testkit import fresh
 
 from bpm import services
 from bpm.models import EventType, SagaStatus, StuckReason
