@@ -7,11 +7,13 @@ from collections.abc import Iterator
 import django_rq
 import pytest
 from django.conf import settings
-from testkit import drain
 
 from bpm import clock, definitions
 
 pytest_plugins = ["testkit"]
+pytest.register_assert_rewrite("testkit")
+
+from testkit import drain  # noqa: E402 - after the rewrite hook is registered
 
 
 @pytest.fixture(scope="session", autouse=True)
