@@ -15,6 +15,8 @@ class BpmConfig(AppConfig):
 
         registry.autodiscover()
         post_migrate.connect(sync_after_migrate, sender=self)
+        # Every app's signal, after auth has made that app's permissions.
+        post_migrate.connect(sync_groups_after_migrate)
 
 
 def sync_after_migrate(using: str = "default", **kwargs: object) -> None:
@@ -23,3 +25,12 @@ def sync_after_migrate(using: str = "default", **kwargs: object) -> None:
 
     definitions.steps_of.cache_clear()
     definitions.sync_all()
+
+
+def sync_groups_after_migrate(
+    app_config: AppConfig, using: str = "default", **kwargs: object
+) -> None:
+    """Keep the viewers, operators and clients groups' permissions up to date."""
+    from bpm import permissions
+
+    permissions.sync_groups(app_config.label, using=using)

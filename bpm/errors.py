@@ -41,5 +41,11 @@ class Conflict(SagaError):
     code = "conflict"
 
 
+class PermissionDenied(SagaError):
+    """The user asking lacks the permission the action needs."""
+
+    code = "permission_denied"
+
+
 class DefinitionInvalid(SagaError):
     code = "definition_invalid"

@@ -192,6 +192,13 @@ class SagaInstance(FSMModelMixin, models.Model):
 
     class Meta:
         ordering = ("-created_at",)
+        permissions = [
+            ("start_saga", "Can start a saga"),
+            ("retry_saga", "Can retry a stuck saga"),
+            ("skip_saga", "Can skip a stuck saga's failed step"),
+            ("compensate_saga", "Can compensate a stuck saga"),
+            ("abort_saga", "Can abort a stuck saga"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=("definition_name", "idempotency_key"),

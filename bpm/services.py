@@ -3,6 +3,9 @@
 Each operator action requires a reason, runs under the saga's row lock so two operators cannot
 both win, is checked against the state machine (a conflict is an error, never a silent no-op),
 writes an audit event with the actor, and can be previewed without changing anything.
+
+A person's request passes `user`: their permission for the action is checked (bpm.permissions) and
+their name becomes the actor. Trusted callers on the server (commands, tests) pass `actor` instead.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from django.db import IntegrityError, transaction
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from bpm import definitions, dispatch, engine, planner
+from bpm import definitions, dispatch, engine, permissions, planner
 from bpm.errors import Conflict, InvalidInput, NotFound
 from bpm.models import (
     Direction,
@@ -31,10 +34,10 @@ from bpm.models import (
     StepStatus,
 )
 
-RETRY = "retry"
-SKIP = "skip"
-COMPENSATE = "compensate"
-ABORT = "abort"
+RETRY = permissions.RETRY
+SKIP = permissions.SKIP
+COMPENSATE = permissions.COMPENSATE
+ABORT = permissions.ABORT
 
 
 @dataclass
@@ -58,13 +61,19 @@ def saga_start(
     *,
     definition: str,
     input: Any,
-    actor: str,
+    actor: str = "",
+    user: Any = None,
     business_key: str = "",
     idempotency_key: str | None = None,
     version: int | None = None,
     deadline: datetime | None = None,
 ) -> SagaInstance:
-    """Start a saga of the named definition; a repeated idempotency key returns the first one."""
+    """Start a saga of the named definition; a repeated idempotency key returns the first one.
+
+    A person's request passes `user`, whose start permission is checked; trusted callers on the
+    server pass `actor` instead.
+    """
+    actor = permissions.authorize(user=user, actor=actor, action=permissions.START)
     definition_row = definitions.resolve(definition, version)
     validate_input(definition_row, input)
     if len(business_key) > 200:
@@ -128,12 +137,14 @@ def saga_retry(
     *,
     saga_id: uuid.UUID | str,
     reason: str,
-    actor: str,
+    actor: str = "",
+    user: Any = None,
     input: dict[str, Any] | None = None,
     context: dict[str, Any] | None = None,
     preview: bool = False,
 ) -> ActionResult:
     """Redrive a stuck saga from its failed step, optionally with edited input or context."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
 
     def check(saga: SagaInstance, runs: Runs) -> None:
         _require_stuck(saga, RETRY)
@@ -163,11 +174,13 @@ def saga_skip(
     *,
     saga_id: uuid.UUID | str,
     reason: str,
-    actor: str,
+    actor: str = "",
+    user: Any = None,
     output: dict[str, Any] | None = None,
     preview: bool = False,
 ) -> ActionResult:
     """Mark a stuck saga's failed step as done by hand, recording `output` as its result."""
+    actor = permissions.authorize(user=user, actor=actor, action=SKIP)
     output = {} if output is None else output
 
     def check(saga: SagaInstance, runs: Runs) -> None:
@@ -204,9 +217,15 @@ def saga_skip(
 
 
 def saga_compensate(
-    *, saga_id: uuid.UUID | str, reason: str, actor: str, preview: bool = False
+    *,
+    saga_id: uuid.UUID | str,
+    reason: str,
+    actor: str = "",
+    user: Any = None,
+    preview: bool = False,
 ) -> ActionResult:
     """Stop a saga stuck going forward and undo its finished steps, newest first."""
+    actor = permissions.authorize(user=user, actor=actor, action=COMPENSATE)
 
     def check(saga: SagaInstance, runs: Runs) -> None:
         _require_stuck(saga, COMPENSATE)
@@ -235,9 +254,15 @@ def saga_compensate(
 
 
 def saga_abort(
-    *, saga_id: uuid.UUID | str, reason: str, actor: str, preview: bool = False
+    *,
+    saga_id: uuid.UUID | str,
+    reason: str,
+    actor: str = "",
+    user: Any = None,
+    preview: bool = False,
 ) -> ActionResult:
     """Close a stuck saga as resolved by hand: nothing more runs."""
+    actor = permissions.authorize(user=user, actor=actor, action=ABORT)
 
     def check(saga: SagaInstance, runs: Runs) -> None:
         _require_stuck(saga, ABORT)

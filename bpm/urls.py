@@ -6,6 +6,8 @@ from django.views.generic import RedirectView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    # Before admin/, whose catch-all would otherwise take /admin/dashboard/ for an app label.
+    path("admin/dashboard/", include("bpm.dashboard.urls")),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),
 ]

@@ -7,12 +7,31 @@ from decimal import Decimal
 from typing import Any
 
 import factory
+from django.contrib.auth.models import Group, User
 from factory.django import DjangoModelFactory
 
 from bpm.context import StepContext
 from notifications.models import Notification
 from orders.models import Order
 from payments.models import Customer, Payment
+
+
+class UserFactory(DjangoModelFactory):
+    """A staff user; `UserFactory(groups=["operators"])` puts them in the named groups."""
+
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+    is_staff = True
+    password = factory.django.Password("secret-password")
+
+    @factory.post_generation
+    def groups(self, create: bool, names: list[str] | None, **kwargs: Any) -> None:
+        if create and names:
+            self.groups.add(*Group.objects.filter(name__in=names))
 
 
 class CustomerFactory(DjangoModelFactory):

@@ -1,0 +1,112 @@
+"""Who may do what: the custom permissions that guard every saga action, and the check.
+
+Two groups carry them (created by a migration): viewers read everything, operators may also act.
+A third, clients, is what an API client's user gets: it may start sagas and create orders and
+customers, but never act on a saga.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps as global_apps
+from django.apps.registry import Apps
+
+from bpm.errors import PermissionDenied
+from bpm.models import actor_for_user
+
+VIEWERS = "viewers"
+OPERATORS = "operators"
+CLIENTS = "clients"
+
+START = "start"
+RETRY = "retry"
+SKIP = "skip"
+COMPENSATE = "compensate"
+ABORT = "abort"
+
+# The permission each action needs, as `user.has_perm` spells it.
+REQUIRED = {
+    START: "bpm.start_saga",
+    RETRY: "bpm.retry_saga",
+    SKIP: "bpm.skip_saga",
+    COMPENSATE: "bpm.compensate_saga",
+    ABORT: "bpm.abort_saga",
+}
+
+# The apps whose models the groups see; viewers and operators may view every model in them.
+GROUP_APPS = ("bpm", "orders", "payments", "notifications")
+# Operators also act on sagas and may compose definition versions in the admin.
+OPERATOR_EXTRA = [
+    ("bpm", "start_saga"),
+    ("bpm", "retry_saga"),
+    ("bpm", "skip_saga"),
+    ("bpm", "compensate_saga"),
+    ("bpm", "abort_saga"),
+    ("bpm", "add_sagadefinition"),
+    ("bpm", "add_stepdefinition"),
+]
+# An API client starts sagas, creates customers and orders, and reads them back.
+CLIENT_PERMISSIONS = [
+    ("bpm", "start_saga"),
+    ("bpm", "view_sagainstance"),
+    ("bpm", "view_sagadefinition"),
+    ("orders", "add_order"),
+    ("orders", "view_order"),
+    ("payments", "add_customer"),
+    ("payments", "view_customer"),
+]
+
+
+def sync_groups(app_label: str, apps: Apps = global_apps, using: str = "default") -> None:
+    """Give the groups their permissions on one app's models; only adds, never takes away.
+
+    Runs after every migrate (and every test flush), so a model added later is visible to viewers
+    without a migration of its own.
+    """
+    if app_label not in GROUP_APPS:
+        return
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    app_permissions = permission_model.objects.using(using).filter(
+        content_type__app_label=app_label
+    )
+    viewing = list(app_permissions.filter(codename__startswith="view_"))
+
+    def pick(pairs: list[tuple[str, str]]) -> list[Any]:
+        codenames = [codename for label, codename in pairs if label == app_label]
+        return list(app_permissions.filter(codename__in=codenames))
+
+    members = {
+        VIEWERS: viewing,
+        OPERATORS: viewing + pick(OPERATOR_EXTRA),
+        CLIENTS: pick(CLIENT_PERMISSIONS),
+    }
+    for name, granted in members.items():
+        group, _ = group_model.objects.using(using).get_or_create(name=name)
+        group.permissions.add(*granted)
+
+
+def may(user: Any, action: str) -> bool:
+    """Return whether `user` holds the permission `action` needs."""
+    return bool(user is not None and user.is_active and user.has_perm(REQUIRED[action]))
+
+
+def authorize(*, user: Any, actor: str, action: str) -> str:
+    """Return the actor to record for `action`, raising PermissionDenied if `user` may not act.
+
+    A request from a person passes its `user`, whose permission is checked and whose name becomes
+    the actor. Trusted callers on the server (management commands, the engine, tests) pass no user
+    and name themselves in `actor`.
+    """
+    if user is None:
+        if not actor:
+            raise ValueError("an actor or a user is required")
+        return actor
+    if not may(user, action):
+        who = user.get_username() or "an anonymous user"
+        message = f"{who} may not {action} sagas: that needs the {REQUIRED[action]} permission"
+        if action != START:
+            message += f", which the {OPERATORS} group has"
+        raise PermissionDenied(message)
+    return actor_for_user(user)
