@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
@@ -28,6 +29,12 @@ POLL_INTERVAL = 0.2
 WORKERS = 2
 DEV_USERNAME = "admin"
 DEV_PASSWORD = "admin"
+# Development users to try each role with; the password is the username. (username, group, staff)
+DEV_USERS = (
+    ("operator", "operators", True),
+    ("viewer", "viewers", True),
+    ("client", "clients", False),
+)
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 WriteLine = Callable[[str, str], None]
@@ -150,6 +157,8 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=verbosity)
         call_command("sync_definitions", verbosity=verbosity)
         dev_login = self.ensure_dev_superuser() if settings.DEBUG else False
+        if settings.DEBUG:
+            self.ensure_dev_users()
         # Children open their own connections; do not keep an idle one (or a SQLite lock) here.
         connections.close_all()
 
@@ -206,6 +215,18 @@ class Command(BaseCommand):
         user = user_model.objects.filter(username=DEV_USERNAME, is_superuser=True).first()
         return user is not None and user.check_password(DEV_PASSWORD)
 
+    def ensure_dev_users(self) -> None:
+        """Create the operator, viewer and client development users that do not exist yet."""
+        user_model = get_user_model()
+        for username, group, staff in DEV_USERS:
+            if user_model.objects.filter(username=username).exists():
+                continue
+            user = user_model.objects.create_user(
+                username=username, password=username, is_staff=staff
+            )
+            user.groups.add(Group.objects.get(name=group))
+            self.stdout.write(f"Created the development user {username!r} in {group!r}.")
+
     def redis_socket(self) -> Path | None:
         """Return the embedded Redis socket, or None when REDIS_URL names an external Redis."""
         if not settings.EMBEDDED_REDIS:
@@ -222,6 +243,9 @@ class Command(BaseCommand):
             )
         else:
             login = "your superuser (create one with `manage.py createsuperuser`)"
+        if settings.DEBUG:
+            roles = ", ".join(f"{name}/{name} ({group})" for name, group, _ in DEV_USERS)
+            login += f"\n              or {roles}"
         if settings.EMBEDDED_REDIS:
             redis = f"embedded ({'started' if started_redis else 'already running'}) "
             redis += settings.REDIS_URL
@@ -230,7 +254,9 @@ class Command(BaseCommand):
         database = settings.DATABASES["default"]
         lines = [
             "",
+            f"  Dashboard   {base}/admin/dashboard/",
             f"  Admin       {base}/admin/",
+            f"  API         {base}/api/docs/",
             f"  Queues      {base}/django-rq/",
             f"  Log in as   {login}",
             f"  Database    {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}",
