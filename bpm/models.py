@@ -206,7 +206,16 @@ class SagaInstance(FSMModelMixin, models.Model):
                 name="saga_idempotency_key",
             )
         ]
-        indexes = [models.Index(fields=("status", "updated_at"), name="saga_status_updated")]
+        indexes = [
+            models.Index(fields=("status", "updated_at"), name="saga_status_updated"),
+            # The dashboard's saga list filters on these and pages through them by creation time.
+            models.Index(fields=("status", "created_at"), name="saga_status_created"),
+            models.Index(fields=("definition_name", "created_at"), name="saga_definition_created"),
+            models.Index(fields=("stuck_reason", "created_at"), name="saga_reason_created"),
+            models.Index(fields=("updated_at",), name="saga_updated"),
+            # Searching by key alone: the unique constraint leads with the definition's name.
+            models.Index(fields=("idempotency_key",), name="saga_idempotency_key_search"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.definition_name} {self.id}"
