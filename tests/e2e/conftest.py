@@ -1,19 +1,23 @@
-"""Real processes: rqworker and sweeper subprocesses against the test database and Redis."""
+"""Real processes against the test database and Redis: rqworker, sweeper, runserver, a browser."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,3 +127,89 @@ def poll(condition: Callable[[], bool], timeout: float = 60, message: str = "") 
 def wait_for() -> Callable[..., None]:
     """Return the poller: wait_for(condition, timeout=60, message='')."""
     return poll
+
+
+# A real web server and a real browser: Debian's chromium driven by Playwright, never downloaded.
+
+CHROMIUM = Path(os.getenv("BPM_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def answers(url: str, server: subprocess.Popen[bytes]) -> bool:
+    """Say whether the server answers `url`; fail at once if it has exited."""
+    if server.poll() is not None:
+        raise AssertionError(f"runserver exited with {server.returncode}; see web.log below")
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+@pytest.fixture
+def live_url(processes: Processes) -> str:
+    """Start `manage.py runserver` on the test database and return its base URL once it answers.
+
+    --insecure serves the admin's CSS and htmx from the apps' static folders even with DEBUG off.
+    """
+    port = free_port()
+    server = processes.start(
+        "web", "runserver", f"127.0.0.1:{port}", "--noreload", "--insecure", "--skip-checks"
+    )
+    url = f"http://127.0.0.1:{port}"
+    poll(lambda: answers(f"{url}/admin/login/", server), timeout=30, message="runserver")
+    return url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Launch headless chromium once per module; missing, it fails in CI and skips elsewhere."""
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found: install Debian's browser with `apt-get install chromium`"
+        if os.getenv("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    # Playwright's sync API keeps an asyncio loop running in this thread, which makes Django
+    # refuse ORM calls from the test body and from pytest-django's flush.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            launched = playwright.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+            yield launched
+            launched.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser: Browser, live_url: str, tmp_path: Path) -> Iterator[Page]:
+    """Return a page in a fresh browser context (no cookies) whose base URL is the live server."""
+    context = browser.new_context(base_url=live_url, viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    # What the browser showed last, for a failing test's report.
+    page.screenshot(path=tmp_path / "last-page.png", full_page=True)
+    print(f"--- browser ---\nlast page: {page.url}\nscreenshot: {tmp_path / 'last-page.png'}")
+    context.close()
