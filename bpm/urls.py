@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", RedirectView.as_view(pattern_name="dashboard:overview", permanent=False)),
     # Before admin/, whose catch-all would otherwise take /admin/dashboard/ for an app label.
     path("admin/dashboard/", include("bpm.dashboard.urls")),
     path("admin/", admin.site.urls),

@@ -1,5 +1,16 @@
 """The dashboard's URLs, mounted under /admin/dashboard/ (namespace "dashboard")."""
 
+from django.urls import path
+
+from bpm.dashboard.definitions_page import definition_detail, definition_list
+from bpm.dashboard.overview import overview
+from bpm.dashboard.saga_list import saga_list
+
 app_name = "dashboard"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("", overview, name="overview"),
+    path("sagas/", saga_list, name="sagas"),
+    path("definitions/", definition_list, name="definitions"),
+    path("definitions/<slug:name>/", definition_detail, name="definition"),
+]

@@ -1,0 +1,100 @@
+"""The definitions pages: every saga definition with its versions, and one definition in full."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from itertools import groupby
+
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.safestring import SafeString
+
+from bpm.dashboard.access import dashboard_view, page_context
+from bpm.dashboard.diagram import render_diagram
+from bpm.dashboard.statistics import StatusRow, status_counts, status_rows, status_totals
+from bpm.models import SagaDefinition, SagaStatus, StepDefinition
+
+
+@dataclass(frozen=True)
+class DefinitionSummary:
+    """A definition's name, its versions (latest first) and how its sagas stand."""
+
+    name: str
+    versions: list[SagaDefinition]
+    counts: StatusRow
+    diagram: SafeString
+
+    @property
+    def latest(self) -> SagaDefinition:
+        return self.versions[0]
+
+
+@dashboard_view
+def definition_list(request: HttpRequest) -> HttpResponse:
+    """Render every definition: its versions, the latest one's diagram and its sagas' statuses."""
+    versions = SagaDefinition.objects.order_by("name", "-version").prefetch_related(
+        Prefetch("steps", queryset=StepDefinition.objects.order_by("position"))
+    )
+    counts = status_counts(by="definition_name")
+    summaries = []
+    for name, named in groupby(versions, key=lambda definition: definition.name):
+        rows = list(named)
+        summaries.append(
+            DefinitionSummary(
+                name=name,
+                versions=rows,
+                counts=status_totals({name: counts.get(name, {})}, definition=name),
+                diagram=render_diagram(list(rows[0].steps.all())),
+            )
+        )
+    context = page_context(request, "Saga definitions", tab="definitions", definitions=summaries)
+    return render(request, "dashboard/definitions.html", context)
+
+
+@dashboard_view
+def definition_detail(request: HttpRequest, name: str) -> HttpResponse:
+    """Render one definition at a version (?version=N, else the latest) with its steps."""
+    versions = list(SagaDefinition.objects.filter(name=name).order_by("-version"))
+    if not versions:
+        raise Http404(f"There is no saga definition named “{name}”.")
+    chosen = _chosen_version(versions, request.GET.get("version"))
+    steps = list(chosen.steps.order_by("position"))
+    counts = status_counts(by="definition__version", definition_name=name)
+    context = page_context(
+        request,
+        f"Saga definition {chosen}",
+        tab="definitions",
+        name=name,
+        versions=versions,
+        definition=chosen,
+        steps=steps,
+        diagram=render_diagram(steps),
+        input_schema=_pretty(chosen.input_schema),
+        statuses=SagaStatus.choices,
+        rows=status_rows(
+            {version.version: counts.get(version.version, {}) for version in versions},
+            param="version",
+            reverse=True,
+            definition=name,
+        ),
+        totals=status_totals(counts, definition=name),
+    )
+    return render(request, "dashboard/definitions_detail.html", context)
+
+
+def _chosen_version(versions: list[SagaDefinition], asked: str | None) -> SagaDefinition:
+    if asked is None or asked == "":
+        return versions[0]
+    by_number = {str(definition.version): definition for definition in versions}
+    if asked not in by_number:
+        known = ", ".join(sorted(by_number, key=int))
+        raise Http404(
+            f"Saga definition “{versions[0].name}” has no version “{asked}” (it has {known})."
+        )
+    return by_number[asked]
+
+
+def _pretty(schema: object) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False) if schema is not None else ""

@@ -1,0 +1,37 @@
+"""The overview page: what is stuck, what happened lately, the counts, the workers and queues."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+
+from bpm import clock
+from bpm.dashboard import statistics
+from bpm.dashboard.access import dashboard_view, page_context
+from bpm.dashboard.fragment import render_page
+from bpm.dashboard.queues import queue_report
+from bpm.models import SagaStatus
+
+# The stuck list shows this many, oldest first; the counts table says how many there are.
+STUCK_SHOWN = 50
+
+
+@dashboard_view
+def overview(request: HttpRequest) -> HttpResponse:
+    """Render the overview, or only its live region when htmx polls for it."""
+    now = clock.now()
+    counts = statistics.status_counts(by="definition_name")
+    totals = statistics.status_totals(counts)
+    context = page_context(
+        request,
+        "Sagas overview",
+        tab="overview",
+        now=now,
+        statuses=SagaStatus.choices,
+        stuck=statistics.stuck_sagas(STUCK_SHOWN),
+        stuck_total=dict(totals.counts)[SagaStatus.STUCK],
+        activity=statistics.recent_activity(now),
+        rows=statistics.status_rows(counts, param="definition"),
+        totals=totals,
+        rq=queue_report(),
+    )
+    return render_page(request, "dashboard/overview.html", "dashboard/overview_live.html", context)
