@@ -18,41 +18,86 @@ def sync_declaration(declaration: SagaDeclaration) -> tuple[SagaDefinition, bool
     validate_steps(list(declaration.steps))
     fingerprint = declaration.fingerprint()
     with transaction.atomic():
-        latest = (
-            SagaDefinition.objects.select_for_update()
-            .filter(name=declaration.name)
-            .order_by("-version")
-            .first()
-        )
+        latest = _latest_locked(declaration.name)
         if latest is not None and latest.fingerprint == fingerprint:
             return latest, False
-        definition = SagaDefinition.objects.create(
-            name=declaration.name,
-            version=(latest.version + 1) if latest else 1,
-            title=declaration.title,
-            description=declaration.description,
-            input_schema=declaration.input_schema,
-            fingerprint=fingerprint,
+        return _create_version(declaration, latest, fingerprint=fingerprint), True
+
+
+def compose_version(declaration: SagaDeclaration) -> tuple[SagaDefinition, bool]:
+    """Return a new version composed by an operator, or the latest if it has the same steps.
+
+    The same validation and the same row-writing as syncing a code declaration; the version gets
+    no fingerprint, since no code declares it.
+    """
+    validate_steps(list(declaration.steps))
+    with transaction.atomic():
+        latest = _latest_locked(declaration.name)
+        if latest is not None and same_steps(latest, declaration):
+            return latest, False
+        return _create_version(declaration, latest, fingerprint=""), True
+
+
+def declaration_of(definition: SagaDefinition) -> SagaDeclaration:
+    """Return a definition row as the declaration it could have been made from."""
+    steps = StepDefinition.objects.filter(definition=definition).order_by("position")
+    return SagaDeclaration(
+        name=definition.name,
+        title=definition.title,
+        description=definition.description,
+        input_schema=definition.input_schema,
+        steps=tuple(step.as_declaration() for step in steps),
+    )
+
+
+def same_steps(definition: SagaDefinition, declaration: SagaDeclaration) -> bool:
+    """Return whether the declaration has the definition's steps and input schema."""
+    existing = declaration_of(definition)
+    return (existing.steps, existing.input_schema or None) == (
+        declaration.steps,
+        declaration.input_schema or None,
+    )
+
+
+def latest_version(name: str) -> SagaDefinition | None:
+    """Return the newest version of the named definition, active or not."""
+    return SagaDefinition.objects.filter(name=name).order_by("-version").first()
+
+
+def _latest_locked(name: str) -> SagaDefinition | None:
+    return SagaDefinition.objects.select_for_update().filter(name=name).order_by("-version").first()
+
+
+def _create_version(
+    declaration: SagaDeclaration, latest: SagaDefinition | None, *, fingerprint: str
+) -> SagaDefinition:
+    definition = SagaDefinition.objects.create(
+        name=declaration.name,
+        version=(latest.version + 1) if latest else 1,
+        title=declaration.title,
+        description=declaration.description,
+        input_schema=declaration.input_schema,
+        fingerprint=fingerprint,
+    )
+    StepDefinition.objects.bulk_create(
+        StepDefinition(
+            definition=definition,
+            position=position,
+            name=step.name,
+            action=step.action,
+            compensation=step.compensation,
+            kind=step.kind,
+            max_attempts=step.retry.max_attempts,
+            initial_backoff=step.retry.initial_backoff,
+            backoff_multiplier=step.retry.multiplier,
+            max_backoff=step.retry.max_backoff,
+            jitter=step.retry.jitter,
+            timeout=step.timeout,
+            queue=step.queue,
         )
-        StepDefinition.objects.bulk_create(
-            StepDefinition(
-                definition=definition,
-                position=position,
-                name=step.name,
-                action=step.action,
-                compensation=step.compensation,
-                kind=step.kind,
-                max_attempts=step.retry.max_attempts,
-                initial_backoff=step.retry.initial_backoff,
-                backoff_multiplier=step.retry.multiplier,
-                max_backoff=step.retry.max_backoff,
-                jitter=step.retry.jitter,
-                timeout=step.timeout,
-                queue=step.queue,
-            )
-            for position, step in enumerate(declaration.steps, start=1)
-        )
-    return definition, True
+        for position, step in enumerate(declaration.steps, start=1)
+    )
+    return definition
 
 
 def sync_all() -> list[tuple[SagaDefinition, bool]]:

@@ -1,0 +1,242 @@
+"""Saga instances in the admin: read-only rows with their step runs and timeline, and the
+operator actions (retry, compensate, abort) on selected sagas."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils.safestring import SafeString
+
+from bpm import permissions
+from bpm.admin import actions
+from bpm.admin.display import folded, pretty_json, saga_link, short_id
+from bpm.models import SagaDefinition, SagaEvent, SagaInstance, StepRun
+
+# A pasted short id ("1a2b3c4d…"), or any leading part of a saga id.
+ID_PREFIX = re.compile(r"[0-9a-f-]{4,35}")
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows the engine writes: shown in order, never added, changed or deleted here."""
+
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class StepRunInline(ReadOnlyInline):
+    model = StepRun
+    verbose_name = "step run"
+    fields = (
+        "step_name",
+        "direction",
+        "status",
+        "attempts",
+        "due_at",
+        "finished_at",
+        "failure_kind",
+        "error",
+    )
+    readonly_fields = fields
+    ordering = ("id",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StepRun]:
+        return super().get_queryset(request).select_related("step")
+
+    @admin.display(description="step")
+    def step_name(self, run: StepRun) -> str:
+        return f"{run.step.position}. {run.step.name}"
+
+    @admin.display(description="last error")
+    def error(self, run: StepRun) -> SafeString | str:
+        return folded(run.last_error)
+
+
+class SagaEventInline(ReadOnlyInline):
+    model = SagaEvent
+    verbose_name = "event"
+    verbose_name_plural = "timeline"
+    fields = ("at", "type", "actor", "step", "attempt", "details")
+    readonly_fields = fields
+    ordering = ("at", "id")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SagaEvent]:
+        return super().get_queryset(request).select_related("step_run__step")
+
+    @admin.display(description="step")
+    def step(self, event: SagaEvent) -> str:
+        if event.step_run is None:
+            return "-"
+        return f"{event.step_run.step.name} ({event.step_run.direction.lower()})"
+
+    @admin.display(description="message")
+    def details(self, event: SagaEvent) -> SafeString | str:
+        data = event.data or {}
+        return folded(event.message, str(data.get("traceback") or ""))
+
+
+class DefinitionNameFilter(admin.SimpleListFilter):
+    """Filter by definition name, listing names from the small definitions table."""
+
+    title = "definition"
+    parameter_name = "definition_name"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = SagaDefinition.objects.order_by("name").values_list("name", flat=True).distinct()
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value():
+            return queryset.filter(definition_name=self.value())
+        return queryset
+
+
+@admin.register(SagaInstance)
+class SagaInstanceAdmin(admin.ModelAdmin):
+    """Sagas are read here and repaired through actions; nobody edits or deletes one by hand."""
+
+    list_display = (
+        "short_id",
+        "definition_version",
+        "status",
+        "stuck_reason",
+        "business_key",
+        "created_at",
+        "updated_at",
+    )
+    list_display_links = ("short_id",)
+    list_filter = ("status", DefinitionNameFilter, "stuck_reason", "created_at")
+    list_select_related = ("definition",)
+    search_fields = ("=id", "=business_key", "=idempotency_key")
+    search_help_text = (
+        "A saga id (or its first characters), a business key or an idempotency key, exactly."
+    )
+    ordering = ("-created_at",)
+    # Counting every saga for "N total" is a full scan on a big table.
+    show_full_result_count = False
+    actions = ("retry", "compensate", "abort")
+    inlines = (StepRunInline, SagaEventInline)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "dashboard",
+                    "definition",
+                    "status",
+                    "stuck_reason",
+                    "stuck_direction",
+                    "business_key",
+                    "idempotency_key",
+                )
+            },
+        ),
+        ("Data", {"fields": ("input_json", "context_json", "failure_json")}),
+        ("Times", {"fields": ("created_at", "updated_at", "finished_at", "deadline")}),
+    )
+    readonly_fields = ("dashboard", "input_json", "context_json", "failure_json")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return permissions.may(request.user, permissions.RETRY)
+
+    def has_compensate_permission(self, request: HttpRequest) -> bool:
+        return permissions.may(request.user, permissions.COMPENSATE)
+
+    def has_abort_permission(self, request: HttpRequest) -> bool:
+        return permissions.may(request.user, permissions.ABORT)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[SagaInstance], search_term: str
+    ) -> tuple[QuerySet[SagaInstance], bool]:
+        term = search_term.strip().rstrip("…").strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(_search(term)), False
+
+    @admin.display(description="saga", ordering="id")
+    def short_id(self, saga: SagaInstance) -> str:
+        return short_id(saga.id)
+
+    @admin.display(description="definition", ordering="definition_name")
+    def definition_version(self, saga: SagaInstance) -> str:
+        return str(saga.definition)
+
+    @admin.display(description="dashboard")
+    def dashboard(self, saga: SagaInstance) -> SafeString | str:
+        return saga_link(saga.id)
+
+    @admin.display(description="input")
+    def input_json(self, saga: SagaInstance) -> SafeString | str:
+        return pretty_json(saga.input)
+
+    @admin.display(description="context (outputs by step)")
+    def context_json(self, saga: SagaInstance) -> SafeString | str:
+        return pretty_json(saga.context)
+
+    @admin.display(description="failure")
+    def failure_json(self, saga: SagaInstance) -> SafeString | str:
+        return pretty_json(saga.failure)
+
+    @admin.action(description="Retry the selected stuck sagas…", permissions=[permissions.RETRY])
+    def retry(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> HttpResponse | None:
+        return actions.confirm_and_apply(self, request, queryset, permissions.RETRY)
+
+    @admin.action(
+        description="Compensate the selected stuck sagas…", permissions=[permissions.COMPENSATE]
+    )
+    def compensate(
+        self, request: HttpRequest, queryset: QuerySet[SagaInstance]
+    ) -> HttpResponse | None:
+        return actions.confirm_and_apply(self, request, queryset, permissions.COMPENSATE)
+
+    @admin.action(description="Abort the selected stuck sagas…", permissions=[permissions.ABORT])
+    def abort(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> HttpResponse | None:
+        return actions.confirm_and_apply(self, request, queryset, permissions.ABORT)
+
+
+def _search(term: str) -> Q:
+    """Return the condition for one search: a whole id, the start of one, or an exact key."""
+    keys = Q(business_key=term) | Q(idempotency_key=term)
+    try:
+        return keys | Q(pk=uuid.UUID(term))
+    except ValueError:
+        pass
+    if ID_PREFIX.fullmatch(term.lower()):
+        return keys | Q(id__startswith=_canonical_prefix(term.lower()))
+    return keys
+
+
+def _canonical_prefix(prefix: str) -> str:
+    """Return a leading part of an id with its hyphens where a UUID's text has them."""
+    digits = prefix.replace("-", "")
+    groups, start = [], 0
+    for length in (8, 4, 4, 4, 12):
+        if start >= len(digits):
+            break
+        groups.append(digits[start : start + length])
+        start += length
+    return "-".join(groups)

@@ -1,0 +1,357 @@
+"""Saga definitions in the admin: published versions are read-only; an operator composes a new
+version from registered handlers, validated and written as a code declaration's sync would be."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse
+from django.utils.safestring import SafeString
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from bpm import definitions, registry
+from bpm.admin.display import pretty_json
+from bpm.admin.saved import adopt
+from bpm.declarations import RetryPolicy, SagaDeclaration, StepDeclaration, validate_steps
+from bpm.errors import DefinitionInvalid
+from bpm.models import SagaDefinition, SagaInstance, StepDefinition
+
+# Blank step rows offered on a new version's form (the admin's "Add another" makes more).
+BLANK_STEPS = 3
+
+
+def _handler_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in registry.handler_names()]
+
+
+def _compensation_choices() -> list[tuple[str, str]]:
+    return [("", "— none —"), *_handler_choices()]
+
+
+def _queue_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in settings.RQ_QUEUES]
+
+
+class StepForm(forms.ModelForm):
+    """One step of a new version; handler and queue names are chosen from what exists."""
+
+    action = forms.ChoiceField(
+        choices=_handler_choices,
+        error_messages={"invalid_choice": "no handler registered as %(value)r"},
+    )
+    compensation = forms.ChoiceField(
+        choices=_compensation_choices,
+        required=False,
+        error_messages={"invalid_choice": "no handler registered as %(value)r"},
+    )
+    queue = forms.ChoiceField(
+        choices=_queue_choices,
+        initial="default",
+        error_messages={"invalid_choice": "queue %(value)r is not configured (BPM_QUEUES)"},
+    )
+
+    class Meta:
+        model = StepDefinition
+        fields = (
+            "position",
+            "name",
+            "action",
+            "compensation",
+            "kind",
+            "max_attempts",
+            "initial_backoff",
+            "backoff_multiplier",
+            "max_backoff",
+            "jitter",
+            "timeout",
+            "queue",
+        )
+        help_texts = {"position": "order of the steps; renumbered 1, 2, 3… when saved"}
+
+    def declaration(self) -> StepDeclaration:
+        """Return this row as the declaration the engine validates."""
+        data = self.cleaned_data
+        return StepDeclaration(
+            name=data["name"],
+            action=data["action"],
+            compensation=data.get("compensation") or "",
+            kind=data["kind"],
+            retry=RetryPolicy(
+                max_attempts=data["max_attempts"],
+                initial_backoff=data["initial_backoff"],
+                multiplier=data["backoff_multiplier"],
+                max_backoff=data["max_backoff"],
+                jitter=data["jitter"],
+            ),
+            timeout=data["timeout"],
+            queue=data["queue"],
+        )
+
+
+class StepFormSet(BaseInlineFormSet):
+    """The steps of a new version, checked together by the engine's own validator."""
+
+    def declared_steps(self) -> tuple[StepDeclaration, ...]:
+        """Return the filled-in rows as declarations, ordered by position."""
+        rows = [
+            form
+            for form in self.forms
+            if form.has_changed() and form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        rows.sort(key=lambda form: form.cleaned_data["position"])
+        return tuple(form.declaration() for form in rows)
+
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        steps = self.declared_steps()
+        try:
+            validate_steps(list(steps))
+        except DefinitionInvalid as exc:
+            raise ValidationError(str(exc)) from None
+        super().clean()
+        parent = self.instance
+        latest = definitions.latest_version(parent.name) if parent.name else None
+        if latest is not None:
+            composed = SagaDeclaration(
+                name=parent.name,
+                title=parent.title,
+                steps=steps,
+                input_schema=parent.input_schema,
+            )
+            if definitions.same_steps(latest, composed):
+                raise ValidationError(
+                    f"these steps and input schema are those of {latest}, the latest version:"
+                    " there is nothing new to publish"
+                )
+
+
+class StepInline(admin.TabularInline):
+    model = StepDefinition
+    form = StepForm
+    formset = StepFormSet
+    ordering = ("position",)
+
+    def get_extra(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> int:
+        if obj is not None:
+            return 0
+        source = _source_definition(request)
+        return source.steps.count() if source is not None else BLANK_STEPS
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_add_permission(request, obj)
+
+
+class ComposeForm(forms.ModelForm):
+    """A new version's name, title and input schema; its version number comes on saving."""
+
+    class Meta:
+        model = SagaDefinition
+        fields = ("name", "title", "description", "input_schema")
+        help_texts = {
+            "input_schema": "A JSON Schema for the saga's input (draft 2020-12); empty accepts any"
+            " JSON object.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "name" not in self.fields:  # a published version's read-only page
+            return
+        names = SagaDefinition.objects.order_by("name").values_list("name", flat=True).distinct()
+        known = ", ".join(names) or "none yet"
+        self.fields["name"].help_text = (
+            f"An existing name gets its next version; a new name starts at version 1."
+            f" Existing: {known}."
+        )
+
+    def clean_input_schema(self) -> Any:
+        schema = self.cleaned_data.get("input_schema")
+        if schema in (None, {}):
+            return None
+        if not isinstance(schema, dict):
+            raise ValidationError("must be a JSON object (a JSON Schema)")
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            where = "/".join(str(part) for part in exc.absolute_path)
+            raise ValidationError(
+                f"not a valid JSON Schema{f' at {where}' if where else ''}: {exc.message}"
+            ) from None
+        return schema
+
+
+@admin.register(SagaDefinition)
+class SagaDefinitionAdmin(admin.ModelAdmin):
+    """Published versions never change; a change is a new version, composed on the add page.
+
+    The add page validates the steps with the engine's validator and, on saving, hands the whole
+    declaration to `definitions.compose_version`, which writes the version and its steps the way
+    syncing a code declaration does. The admin's own save of the form and inline is skipped.
+    """
+
+    list_display = (
+        "name",
+        "version",
+        "title",
+        "is_active",
+        "origin",
+        "step_count",
+        "instance_count",
+        "created_at",
+    )
+    list_display_links = ("name", "version")
+    list_filter = ("name", "is_active")
+    search_fields = ("name", "title")
+    inlines = (StepInline,)
+    form = ComposeForm
+    readonly_fields = ("schema", "origin", "step_count", "instance_count")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SagaDefinition]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(instance_total=_count_of(SagaInstance), step_total=_count_of(StepDefinition))
+        )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ((None, {"fields": ("name", "title", "description", "input_schema")}),)
+        return (
+            (
+                None,
+                {
+                    "fields": (
+                        "name",
+                        "version",
+                        "title",
+                        "description",
+                        "is_active",
+                        "origin",
+                        "instance_count",
+                        "created_at",
+                    )
+                },
+            ),
+            ("Input schema", {"fields": ("schema",)}),
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.instances.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        source = _source_definition(request)
+        if source is None:
+            return super().get_changeform_initial_data(request)
+        return {
+            "name": source.name,
+            "title": source.title,
+            "description": source.description,
+            "input_schema": source.input_schema,
+        }
+
+    def get_formset_kwargs(
+        self, request: HttpRequest, obj: Any, inline: Any, prefix: str
+    ) -> dict[str, Any]:
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        source = _source_definition(request)
+        if source is not None and request.method == "GET":
+            kwargs["initial"] = [_step_initial(step) for step in source.steps.order_by("position")]
+        return kwargs
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        context = {
+            "title": "Compose a new saga definition version",
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+            **(extra_context or {}),
+        }
+        return super().add_view(request, form_url, context)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Save nothing yet: the version is written with its steps in save_related."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        [steps] = formsets
+        data = form.cleaned_data
+        declaration = SagaDeclaration(
+            name=data["name"],
+            title=data["title"],
+            description=data["description"],
+            input_schema=data["input_schema"],
+            steps=steps.declared_steps(),
+        )
+        definition, created = definitions.compose_version(declaration)
+        if not created:
+            self.message_user(
+                request,
+                f"Another operator published the same steps as {definition} meanwhile:"
+                " no new version was made.",
+                messages.WARNING,
+            )
+        adopt(form.instance, definition)
+
+    def construct_change_message(
+        self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
+    ) -> list[dict[str, Any]]:
+        return [{"added": {}}]
+
+    @admin.display(description="made by")
+    def origin(self, definition: SagaDefinition) -> str:
+        return "code declaration" if definition.fingerprint else "admin"
+
+    @admin.display(description="steps", ordering="step_total")
+    def step_count(self, definition: SagaDefinition) -> int:
+        return definition.step_total  # type: ignore[attr-defined]
+
+    @admin.display(description="instances", ordering="instance_total")
+    def instance_count(self, definition: SagaDefinition) -> int:
+        return definition.instance_total  # type: ignore[attr-defined]
+
+    @admin.display(description="input schema")
+    def schema(self, definition: SagaDefinition) -> SafeString | str:
+        return pretty_json(definition.input_schema)
+
+
+def _count_of(model: Any) -> Coalesce:
+    """Return a subquery annotation counting a definition's rows of `model` (no join fan-out)."""
+    rows = (
+        model.objects.filter(definition=OuterRef("pk"))
+        .order_by()
+        .values("definition")
+        .annotate(total=Count("pk"))
+        .values("total")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
+
+
+def _source_definition(request: HttpRequest) -> SagaDefinition | None:
+    """Return the version named by ?from=<id>, which a new version starts as a copy of."""
+    source_id = request.GET.get("from", "")
+    if not source_id.isdigit():
+        return None
+    return SagaDefinition.objects.filter(pk=int(source_id)).first()
+
+
+def _step_initial(step: StepDefinition) -> dict[str, Any]:
+    return {field: getattr(step, field) for field in StepForm.Meta.fields}
