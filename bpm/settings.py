@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_rq",
     "bpm",
+    "bpm.api",
     "orders",
     "payments",
     "notifications",
@@ -185,4 +186,73 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"bpm": {"handlers": ["console"], "level": os.getenv("BPM_LOG_LEVEL", "INFO")}},
+}
+
+
+# --- the REST API (docs/api.md) -----------------------------------------------------------------
+
+# Throttling counts requests in Redis, so the limits hold across every web process.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "bpm-api",
+    },
+}
+# Requests per minute; 0 turns the limit off.
+BPM_API_ANON_PER_MINUTE = envint("BPM_API_ANON_PER_MINUTE", "60")
+BPM_API_USER_PER_MINUTE = envint("BPM_API_USER_PER_MINUTE", "600")
+# How long a response is kept for replay under its Idempotency-Key, and how long a request may
+# hold a key before another request with it may take over (the first one's work then rolls back).
+BPM_API_IDEMPOTENCY_EXPIRY = envfloat("BPM_API_IDEMPOTENCY_EXPIRY", "86400")
+BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT = envfloat("BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT", "60")
+if BPM_API_ANON_PER_MINUTE < 0 or BPM_API_USER_PER_MINUTE < 0:
+    raise ImproperlyConfigured("BPM_API_ANON_PER_MINUTE and BPM_API_USER_PER_MINUTE must be >= 0")
+if BPM_API_IDEMPOTENCY_EXPIRY <= 0 or BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT <= 0:
+    raise ImproperlyConfigured(
+        "BPM_API_IDEMPOTENCY_EXPIRY and BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT must be positive"
+    )
+
+REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header is what makes an anonymous request a 401.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["bpm.api.permissions.ModelPermissions"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "bpm.api.throttling.AnonymousThrottle",
+        "bpm.api.throttling.UserThrottle",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "bpm.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "bpm.api.errors.handle_exception",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "bpm API",
+    "DESCRIPTION": "Start sagas, place orders, and watch and repair the sagas. See docs/api.md.",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Served from drf-spectacular-sidecar's static files: nothing is fetched from the internet.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "bpm.api.schema.forbid_unknown_request_fields",
+        "bpm.api.schema.describe_saga_inputs",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "SagaStatusEnum": "bpm.models.SagaStatus",
+        "StepStatusEnum": "bpm.models.StepStatus",
+        "OrderStateEnum": "orders.models.OrderState",
+    },
 }

@@ -10,4 +10,5 @@ urlpatterns = [
     path("admin/dashboard/", include("bpm.dashboard.urls")),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),
+    path("api/", include("bpm.api.urls")),
 ]

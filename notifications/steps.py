@@ -24,10 +24,14 @@ RETRACTION = "This message was sent in error and no longer applies."
 
 @registry.handler("notifications.send_confirmation")
 def send_confirmation(ctx: StepContext) -> dict[str, Any]:
-    """Mail the order confirmation to the input's email, else to the paying customer."""
+    """Mail the order confirmation to the input's email, else to the paying customer's, if any."""
     payment = ctx.outputs.get("take_payment") or {}
     order_id = (ctx.outputs.get("create_order") or {}).get("order_id")
     recipient = ctx.input.get("email") or payment.get("customer_email")
+    if not recipient and "customer_email" in payment:
+        # The paying customer keeps no address on file: there is nobody to write to, and
+        # retrying would not change that.
+        return {"notification_id": None, "skipped": "the customer has no email address"}
     if not recipient:
         raise ValueError(
             "nowhere to send the confirmation: the input has no email"

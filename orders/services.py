@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
+from bpm import services as sagas
 from orders.errors import OrderAlreadyDecided, OrderConflict, OrderLocked, OrderNotFound
 from orders.models import Order, OrderState, RejectionReason
 
@@ -28,6 +30,38 @@ def order_create(
         _require_same(existing, **fields)
         return existing
     return Order.objects.create(saga_id=saga_id, **fields)
+
+
+def order_place(
+    *,
+    customer_id: int,
+    product_ids: Sequence[int],
+    total: Decimal | str,
+    payment_method: str,
+    message: str | None = None,
+    email: str | None = None,
+    user: Any = None,
+    actor: str = "",
+) -> Order:
+    """Start the place_order saga for a new order and create its PENDING order, in one transaction.
+
+    The saga's create_order step then finds the order and goes on to take the payment. `user`
+    (whose permission to start sagas is checked) or `actor` is passed to saga_start.
+    """
+    fields = _validated(customer_id=customer_id, product_ids=product_ids, total=total)
+    order_input: dict[str, Any] = {
+        "customer_id": customer_id,
+        "products": fields["product_ids"],
+        "total": f"{fields['total']:.2f}",
+        "payment_method": payment_method,
+    }
+    if message is not None:
+        order_input["notification"] = {"message": message}
+    if email:
+        order_input["email"] = email
+    with transaction.atomic():
+        saga = sagas.saga_start(definition="place_order", input=order_input, user=user, actor=actor)
+        return order_create(saga_id=saga.id, **fields)  # type: ignore[arg-type]
 
 
 def order_approve(*, order_id: int, saga_id: uuid.UUID) -> Order:

@@ -12,7 +12,8 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 class Customer(models.Model):
     name = models.CharField(max_length=200)
-    email = models.EmailField(unique=True)
+    # Optional: NULL, not "", when absent, so the unique constraint applies only to real addresses.
+    email = models.EmailField(unique=True, null=True, blank=True)
     credit_limit = models.DecimalField(
         max_digits=12, decimal_places=2, validators=[MinValueValidator(0)]
     )
@@ -27,7 +28,7 @@ class Customer(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} <{self.email}>"
+        return f"{self.name} <{self.email}>" if self.email else self.name
 
 
 class PaymentStatus(models.TextChoices):

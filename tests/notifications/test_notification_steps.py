@@ -73,6 +73,13 @@ def test_a_bouncing_address_is_a_fault_to_retry(mailoutbox):
     assert not Notification.objects.exists()
 
 
+def test_a_customer_without_an_address_gets_no_mail_and_the_step_succeeds(mailoutbox):
+    payment = {**OUTPUTS["take_payment"], "customer_email": None}
+    output = send_confirmation(confirm_ctx(outputs={**OUTPUTS, "take_payment": payment}))
+    assert output == {"notification_id": None, "skipped": "the customer has no email address"}
+    assert not mailoutbox
+
+
 def test_without_anywhere_to_write_it_says_so(mailoutbox):
     with pytest.raises(ValueError, match="nowhere to send the confirmation"):
         send_confirmation(confirm_ctx(outputs={}))

@@ -41,6 +41,12 @@ def test_it_refuses_an_account_saying_what_is_wrong(fields, field, says):
     assert Customer.objects.count() == 0
 
 
+def test_an_email_address_is_optional_and_many_accounts_may_have_none():
+    first = services.customer_create(name="Ada", credit_limit="15")
+    second = services.customer_create(name="Grace", email="  ", credit_limit="15")
+    assert (first.email, second.email, str(first)) == (None, None, "Ada")
+
+
 def test_it_refuses_a_second_account_with_the_same_email():
     CustomerFactory(email="ada@example.com")
     with pytest.raises(ValidationError) as caught:

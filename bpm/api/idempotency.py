@@ -1,0 +1,148 @@
+"""Idempotency-Key for the POSTs that create something, as Stripe does it.
+
+The first request with a key claims it: an IN_PROGRESS row, unique per (user, key), inserted
+and committed before the work starts, so a concurrent repeat finds it and is told 409. The work
+and the stored response commit together, in one transaction fenced by the claim's token; a repeat
+then gets the stored status and body again (or 422 when its method, path or body differ). A
+failed request releases its claim, so the client may try again with the same key. A claim whose
+request died is taken over after BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT seconds: the dead request
+never committed its work (it would have committed its response with it), so nothing runs twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from bpm import clock
+from bpm.api.errors import IdempotencyKeyInUse, IdempotencyKeyReused
+from bpm.api.models import IdempotencyRecord, IdempotencyState
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+# Printable ASCII without spaces, as header values travel safely; UUIDs fit comfortably.
+KEY_PATTERN = r"^[!-~]{1,255}$"
+# Response headers worth replaying.
+KEPT_HEADERS = ("Location",)
+CLAIM_ATTEMPTS = 5
+
+
+def idempotent(request: Request, create: Callable[[], Response]) -> Response:
+    """Return `create()`'s response, run once per Idempotency-Key; without a key, just run it."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return create()
+    if not re.fullmatch(KEY_PATTERN, key):
+        raise exceptions.ValidationError(
+            {HEADER: ["Must be 1 to 255 printable ASCII characters, without spaces."]}
+        )
+    record = _claim(request.user, key, _fingerprint(request))
+    if record.state == IdempotencyState.DONE:
+        return _replay(record)
+    try:
+        with transaction.atomic():
+            response = create()
+            if status.is_success(response.status_code):
+                _complete(record, response)
+    except BaseException:
+        _release(record)
+        raise
+    if not status.is_success(response.status_code):
+        _release(record)
+    return response
+
+
+def _fingerprint(request: Request) -> str:
+    """Return a digest of what makes two requests the same: method, path and JSON body."""
+    # Parsing first makes malformed JSON a 400 before any key is claimed.
+    body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
+    text = f"{request.method} {request.path}\n{body}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _claim(user: Any, key: str, fingerprint: str) -> IdempotencyRecord:
+    """Return this request's claim on the key, or the completed record to replay."""
+    records = IdempotencyRecord.objects.filter(user=user, key=key)
+    for _ in range(CLAIM_ATTEMPTS):
+        now = clock.now()
+        records.filter(expires_at__lte=now).delete()
+        try:
+            with transaction.atomic():
+                return IdempotencyRecord.objects.create(
+                    user=user,
+                    key=key,
+                    fingerprint=fingerprint,
+                    claimed_until=now + _claim_timeout(),
+                    expires_at=now + timedelta(seconds=settings.BPM_API_IDEMPOTENCY_EXPIRY),
+                )
+        except IntegrityError:
+            pass
+        existing = records.first()
+        if existing is None:
+            continue  # released between our insert and our read: try again
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyKeyReused()
+        if existing.state == IdempotencyState.DONE:
+            return existing
+        if existing.claimed_until > now:
+            raise IdempotencyKeyInUse()
+        taken = _take_over(existing, now)
+        if taken is not None:
+            return taken
+    raise IdempotencyKeyInUse()
+
+
+def _take_over(record: IdempotencyRecord, now: Any) -> IdempotencyRecord | None:
+    """Claim a key whose request died; None if someone else moved first."""
+    token = uuid.uuid4()
+    claimed_until = now + _claim_timeout()
+    moved = IdempotencyRecord.objects.filter(
+        pk=record.pk, token=record.token, state=IdempotencyState.IN_PROGRESS
+    ).update(token=token, claimed_until=claimed_until)
+    if not moved:
+        return None
+    record.token, record.claimed_until = token, claimed_until
+    return record
+
+
+def _claim_timeout() -> timedelta:
+    return timedelta(seconds=settings.BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT)
+
+
+def _complete(record: IdempotencyRecord, response: Response) -> None:
+    """Store the response with the work it describes, if the claim is still ours."""
+    headers = {name: response[name] for name in KEPT_HEADERS if response.has_header(name)}
+    stored = IdempotencyRecord.objects.filter(
+        pk=record.pk, token=record.token, state=IdempotencyState.IN_PROGRESS
+    ).update(
+        state=IdempotencyState.DONE,
+        response_status=response.status_code,
+        response_body=response.data,
+        response_headers=headers,
+    )
+    if not stored:
+        # Taken over after our claim lapsed: the work rolls back, the new holder runs it.
+        raise IdempotencyKeyInUse()
+
+
+def _release(record: IdempotencyRecord) -> None:
+    IdempotencyRecord.objects.filter(
+        pk=record.pk, token=record.token, state=IdempotencyState.IN_PROGRESS
+    ).delete()
+
+
+def _replay(record: IdempotencyRecord) -> Response:
+    assert record.response_status is not None
+    headers = {**record.response_headers, REPLAYED_HEADER: "true"}
+    return Response(record.response_body, status=record.response_status, headers=headers)

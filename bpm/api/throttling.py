@@ -1,0 +1,34 @@
+"""Request rates per anonymous address and per user, counted in Redis across all web processes.
+
+The limits are read from settings on every request (BPM_API_ANON_PER_MINUTE,
+BPM_API_USER_PER_MINUTE; 0 turns one off), not frozen when the module loads.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from django.conf import settings
+from django.core.cache import BaseCache, caches
+from django.utils.connection import ConnectionProxy
+from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+
+
+class SettingRate:
+    """Take the rate from the setting named by `setting`, in requests per minute."""
+
+    setting = ""
+    # Looked up per thread on each use, like django.core.cache.cache.
+    cache = cast(BaseCache, ConnectionProxy(caches, "throttle"))
+
+    def get_rate(self) -> str | None:
+        per_minute = getattr(settings, self.setting)
+        return f"{per_minute}/min" if per_minute else None
+
+
+class AnonymousThrottle(SettingRate, AnonRateThrottle):
+    setting = "BPM_API_ANON_PER_MINUTE"
+
+
+class UserThrottle(SettingRate, UserRateThrottle):
+    setting = "BPM_API_USER_PER_MINUTE"
