@@ -58,7 +58,7 @@ def queue_report() -> QueueReport:
             key=lambda row: row.name,
         )
     except RedisError as error:
-        return QueueReport(error=f"Redis is unreachable: {error}")
+        return QueueReport(error=f"Redis is unreachable: {str(error).rstrip('.')}")
     return QueueReport(queues=queues, workers=workers)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.http import QueryDict
 
 from bpm.dashboard import keyset
 from bpm.models import SagaDefinition, SagaInstance, SagaStatus, StuckReason
@@ -80,7 +81,11 @@ class SagaFilter(forms.Form):
     )
     cursor = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, data: Any, *, definitions: list[str]) -> None:
+    def __init__(self, data: QueryDict, *, definitions: list[str]) -> None:
+        # Filled in so the form shows the page size and sort in use, not its first choices.
+        data = data.copy()
+        data.setdefault("sort", DEFAULT_SORT)
+        data.setdefault("size", str(DEFAULT_PAGE_SIZE))
         super().__init__(data)
         self.fields["definition"].choices = [("", "any definition")] + [  # type: ignore[attr-defined]
             (name, name) for name in definitions

@@ -131,7 +131,7 @@ def test_the_steps_show_kind_handlers_and_policies(viewer, two_versions):
 def test_the_input_schema_is_pretty_printed(viewer, two_versions):
     content = viewer.get(detail_url()).content.decode()
     assert '<pre class="definition-schema">{\n  &quot;type&quot;: &quot;object&quot;,' in content
-    assert "numéro de commande" in content  # kept readable, not \\u escapes
+    assert "numéro de commande" in content  # kept readable, not as JSON escapes
 
 
 def test_the_detail_counts_sagas_by_version_and_status(viewer, two_versions):
