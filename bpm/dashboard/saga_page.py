@@ -1,0 +1,267 @@
+"""The saga page: one saga's state, diagram, timeline, event log and data, and what may be done.
+
+The page loads a saga with a fixed number of queries whatever the length of its history: the
+saga and its definition, then its steps, runs and events each in one prefetch. While the saga is
+RUNNING or COMPENSATING its live region polls the same URL, which answers htmx with the region
+alone (bpm.dashboard.fragment).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+
+from bpm import clock, permissions
+from bpm.dashboard.access import dashboard_view, page_context
+from bpm.dashboard.diagram import render_diagram, step_states
+from bpm.dashboard.fragment import render_page
+from bpm.dashboard.timeline import lane_label, render_timeline
+from bpm.models import (
+    Direction,
+    EventType,
+    SagaEvent,
+    SagaInstance,
+    SagaStatus,
+    StepDefinition,
+    StepKind,
+    StepRun,
+    StepStatus,
+)
+
+PAGE = "dashboard/saga.html"
+LIVE = "dashboard/_saga_live.html"
+# How often the live region of an active saga asks again (htmx `every` syntax).
+POLL_EVERY = "2s"
+
+Runs = dict[tuple[str, str], StepRun]
+
+
+@dataclass(frozen=True)
+class Action:
+    """An operator action as the dashboard offers it: a button, a confirmation and a form."""
+
+    name: str
+    label: str
+    # The permission (bpm.permissions) the action needs.
+    permission: str
+    summary: str
+
+
+ACTIONS = {
+    action.name: action
+    for action in (
+        Action(
+            "retry",
+            "Retry",
+            permissions.RETRY,
+            "Run the failed step again with the same input; finished steps are not rerun.",
+        ),
+        Action(
+            "edit",
+            "Retry with edited input",
+            permissions.RETRY,
+            "Replace the saga's input (checked against the definition's input schema), then"
+            " run the failed step again.",
+        ),
+        Action(
+            "skip",
+            "Skip the failed step",
+            permissions.SKIP,
+            "Record the failed step as done by hand, with the output you give, and go on.",
+        ),
+        Action(
+            "compensate",
+            "Compensate",
+            permissions.COMPENSATE,
+            "Stop going forward and undo the finished steps, newest first.",
+        ),
+        Action(
+            "abort",
+            "Abort",
+            permissions.ABORT,
+            "Close the saga as resolved by hand: nothing more runs.",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class EventRow:
+    event: SagaEvent
+    step: str
+    is_error: bool
+    is_operator: bool
+    traceback: str
+    data: str
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run: StepRun
+    lane: str
+    output: str
+
+
+@dataclass(frozen=True)
+class SagaView:
+    """A saga and its history, loaded once, with everything the templates show."""
+
+    saga: SagaInstance
+    steps: list[StepDefinition]
+    runs: list[StepRun]
+    events: list[SagaEvent]
+
+    @property
+    def latest(self) -> Runs:
+        latest: Runs = {}
+        for run in self.runs:
+            latest[(run.step.name, run.direction)] = run
+        return latest
+
+
+def load_saga(saga_id: uuid.UUID) -> SagaView:
+    """Return the saga with its steps, runs and events in four queries, or raise Http404."""
+    sagas = SagaInstance.objects.select_related("definition").prefetch_related(
+        Prefetch("definition__steps", queryset=StepDefinition.objects.order_by("position")),
+        Prefetch("step_runs", queryset=StepRun.objects.order_by("id")),
+        Prefetch("events", queryset=SagaEvent.objects.order_by("at", "id")),
+    )
+    try:
+        saga = sagas.get(pk=saga_id)
+    except SagaInstance.DoesNotExist:
+        raise Http404(f"no saga with id {saga_id}") from None
+    steps = list(saga.definition.steps.all())
+    by_id = {step.id: step for step in steps}
+    runs = list(saga.step_runs.all())
+    for run in runs:
+        # Joined by hand from the prefetched rows, so reading them costs no query.
+        run.step = by_id[run.step_id]
+        run.saga = saga
+    runs_by_id = {run.id: run for run in runs}
+    events = list(saga.events.all())
+    for event in events:
+        event.saga = saga
+        if event.step_run_id is not None:
+            event.step_run = runs_by_id[event.step_run_id]
+    return SagaView(saga, steps, runs, events)
+
+
+def allowed_actions(view: SagaView) -> list[str]:
+    """Return the actions the saga's state allows, by the rules the services enforce."""
+    saga = view.saga
+    if saga.status != SagaStatus.STUCK:
+        return []
+    latest = view.latest
+    allowed = ["retry", "edit"]
+    if _blocking(saga, latest):
+        allowed.append("skip")
+    if _may_compensate(saga, latest):
+        allowed.append("compensate")
+    allowed.append("abort")
+    return allowed
+
+
+def _blocking(saga: SagaInstance, latest: Runs) -> bool:
+    return any(
+        direction == saga.stuck_direction
+        and run.status in (StepStatus.FAILED, StepStatus.CANCELLED)
+        for (_, direction), run in latest.items()
+    )
+
+
+def _may_compensate(saga: SagaInstance, latest: Runs) -> bool:
+    if saga.stuck_direction == Direction.COMPENSATION:
+        return False
+    pivot_committed = any(
+        direction == Direction.FORWARD
+        and run.step.kind == StepKind.PIVOT
+        and run.status == StepStatus.SUCCEEDED
+        for (_, direction), run in latest.items()
+    )
+    in_flight = any(
+        run.status in (StepStatus.PENDING, StepStatus.RUNNING) for run in latest.values()
+    )
+    return not pivot_committed and not in_flight
+
+
+def buttons(view: SagaView, user: Any) -> list[Action]:
+    """Return the actions to offer: those the state allows and the user may perform."""
+    return [
+        ACTIONS[name]
+        for name in allowed_actions(view)
+        if permissions.may(user, ACTIONS[name].permission)
+    ]
+
+
+def pretty(value: Any) -> str:
+    """Return a value as indented JSON for a <pre> (the template escapes it)."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def event_rows(events: list[SagaEvent]) -> list[EventRow]:
+    """Return the event log's rows: errors keep their traceback, other data is shown folded."""
+    rows = []
+    for event in events:
+        data = dict(event.data or {})
+        traceback = str(data.pop("traceback", "") or "")
+        run = event.step_run if event.step_run_id is not None else None
+        rows.append(
+            EventRow(
+                event=event,
+                step=lane_label((run.step.name, run.direction)) if run else "",
+                is_error=bool(traceback) or event.type in ERROR_EVENTS,
+                is_operator=event.actor.startswith("user:"),
+                traceback=traceback,
+                data=pretty(data) if data else "",
+            )
+        )
+    return rows
+
+
+ERROR_EVENTS = {
+    EventType.ATTEMPT_FAILED,
+    EventType.STEP_REFUSED,
+    EventType.STEP_EXHAUSTED,
+    EventType.SAGA_STUCK,
+    EventType.LEASE_EXPIRED,
+    EventType.HANGING_REFUSED,
+    EventType.STALE_RESULT,
+}
+
+
+def live_context(view: SagaView, user: Any, **extra: Any) -> dict[str, Any]:
+    """Return what the live region shows: state, actions, diagram, timeline, events, data."""
+    saga = view.saga
+    states = step_states(view.latest)
+    for step in view.steps:
+        states.setdefault(step.name, "not_reached")
+    return {
+        "saga": saga,
+        "poll_every": POLL_EVERY if saga.is_active else "",
+        "actions": buttons(view, user),
+        "diagram": render_diagram(view.steps, states),
+        "timeline": render_timeline(saga, view.runs, view.events, clock.now()),
+        "events": event_rows(view.events),
+        "runs": [
+            RunRow(run, lane_label((run.step.name, run.direction)), pretty(run.output))
+            for run in view.runs
+        ],
+        "input": pretty(saga.input),
+        "context": pretty(saga.context),
+        "failure": pretty(saga.failure) if saga.failure else "",
+        **extra,
+    }
+
+
+@dashboard_view
+def saga_page(request: HttpRequest, saga_id: uuid.UUID) -> HttpResponse:
+    """Render a saga's page, or only its live region when htmx polls for it."""
+    view = load_saga(saga_id)
+    title = f"{view.saga.definition_name} {view.saga.id}"
+    context = page_context(request, title, tab="sagas", **live_context(view, request.user))
+    return render_page(request, PAGE, LIVE, context)
