@@ -13,7 +13,13 @@ from django.utils.safestring import SafeString
 
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.diagram import render_diagram
-from bpm.dashboard.statistics import StatusRow, status_counts, status_rows, status_totals
+from bpm.dashboard.statistics import (
+    StatusRow,
+    status_counts,
+    status_row,
+    status_rows,
+    status_totals,
+)
 from bpm.models import SagaDefinition, SagaStatus, StepDefinition
 
 
@@ -45,7 +51,7 @@ def definition_list(request: HttpRequest) -> HttpResponse:
             DefinitionSummary(
                 name=name,
                 versions=rows,
-                counts=status_totals({name: counts.get(name, {})}, definition=name),
+                counts=status_row(name, counts.get(name, {}), definition=name),
                 diagram=render_diagram(list(rows[0].steps.all())),
             )
         )

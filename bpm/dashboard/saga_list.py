@@ -27,7 +27,7 @@ def saga_list(request: HttpRequest) -> HttpResponse:
         tab="sagas",
         form=form,
         page=page,
-        sort=form.cleaned_data.get("sort", "") if form.is_bound else "",
+        sort=form.cleaned_data.get("sort", ""),
         now=clock.now(),
     )
     return render_page(request, "dashboard/sagas.html", "dashboard/sagas_results.html", context)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,26 +58,30 @@ def status_counts(*, by: str, **filters: Any) -> dict[Any, dict[str, int]]:
     return dict(counts)
 
 
+def status_row(key: Any, by_status: dict[str, int], **filters: Any) -> StatusRow:
+    """Return one row: a cell for every status in their usual order, and the total."""
+    counts = [(status, by_status.get(status, 0)) for status in SagaStatus.values]
+    return StatusRow(
+        key=key, counts=counts, total=sum(count for _, count in counts), filters=filters
+    )
+
+
 def status_rows(
     counts: dict[Any, dict[str, int]], *, param: str, reverse: bool = False, **filters: Any
 ) -> list[StatusRow]:
-    """Return one row per key (sorted), a cell for every status; `param`=key filters a row."""
+    """Return a row per key, sorted; each row's sagas are those `filters` and `param`=key select."""
     return [
-        status_totals({key: by_status}, **filters, **{param: key})
+        status_row(key, by_status, **filters, **{param: key})
         for key, by_status in sorted(counts.items(), reverse=reverse)
     ]
 
 
 def status_totals(counts: dict[Any, dict[str, int]], **filters: Any) -> StatusRow:
-    """Return the sum of all rows, per status, in the statuses' usual order."""
-    totals = {
-        status: sum(by_status.get(status, 0) for by_status in counts.values())
-        for status in SagaStatus.values
-    }
-    key = next(iter(counts)) if len(counts) == 1 else None
-    return StatusRow(
-        key=key, counts=list(totals.items()), total=sum(totals.values()), filters=filters
-    )
+    """Return the sum of all rows, per status."""
+    summed: Counter[str] = Counter()
+    for by_status in counts.values():
+        summed.update(by_status)
+    return status_row(None, dict(summed), **filters)
 
 
 def recent_activity(now: datetime) -> list[Activity]:
