@@ -1,8 +1,12 @@
+"""Notifications in the admin: mail that has left, looked up by recipient, subject or saga."""
+
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.safestring import SafeString
 
+from bpm.admin.display import saga_link
 from notifications.models import Notification
 
 
@@ -15,15 +19,29 @@ class NotificationAdmin(admin.ModelAdmin):
         "recipient",
         "subject",
         "status",
-        "saga_id",
+        "saga",
         "sent_at",
         "retracted_at",
         "correction_of",
     )
     list_filter = ("status", "sent_at")
-    search_fields = ("recipient", "subject", "idempotency_key", "=saga_id")
+    search_fields = ("recipient", "subject", "=idempotency_key", "=saga_id")
+    search_help_text = "A recipient or subject (or part of one), a saga id or a key, exactly."
     date_hierarchy = "sent_at"
     list_select_related = ("correction_of",)
+    fields = (
+        "recipient",
+        "subject",
+        "body",
+        "status",
+        "saga",
+        "saga_id",
+        "idempotency_key",
+        "sent_at",
+        "retracted_at",
+        "correction_of",
+    )
+    readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -33,3 +51,7 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Notification | None = None) -> bool:
         return False
+
+    @admin.display(description="saga", ordering="saga_id")
+    def saga(self, notification: Notification) -> SafeString | str:
+        return saga_link(notification.saga_id)

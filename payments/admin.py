@@ -1,11 +1,20 @@
+"""Customer accounts, payments and the gateway's ledger in the admin.
+
+Customers are opened and their credit limits changed through the payments services; payments and
+gateway charges are written only by saga steps, so here they are read-only.
+"""
+
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet, Sum
 from django.http import HttpRequest
 
+from bpm.admin.saved import adopt
+from payments import services
 from payments.models import Customer, GatewayCharge, Payment, PaymentStatus
 
 
@@ -33,17 +42,57 @@ class PaymentInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ("id", "name", "email", "credit_limit", "reserved", "available_credit")
+    """Accounts: opened and re-limited through the services, which validate the credit limit."""
+
+    list_display = (
+        "id",
+        "name",
+        "email",
+        "credit_limit",
+        "reserved",
+        "available_credit",
+        "created_at",
+    )
     search_fields = ("name", "email", "=id")
-    readonly_fields = ("created_at",)
+    search_help_text = "A name or an email address (or part of one), or a customer id."
     inlines = (PaymentInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         reserved = Sum("payments__amount", filter=Q(payments__status=PaymentStatus.RESERVED))
         return super().get_queryset(request).annotate(reserved_total=reserved)
+
+    def get_inlines(self, request: HttpRequest, obj: Customer | None = None) -> Any:
+        return () if obj is None else self.inlines
+
+    def get_fields(self, request: HttpRequest, obj: Customer | None = None) -> Any:
+        if obj is None:
+            return ("name", "email", "credit_limit")
+        return ("name", "email", "credit_limit", "reserved", "available_credit", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Customer | None = None) -> Any:
+        return () if obj is None else ("reserved", "available_credit", "created_at")
+
+    def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
+        if not change:
+            created = services.customer_create(
+                name=obj.name, email=obj.email, credit_limit=obj.credit_limit
+            )
+            adopt(obj, created)
+            return
+        if "credit_limit" in form.changed_data:
+            updated = services.customer_set_credit_limit(
+                customer_id=obj.pk, credit_limit=obj.credit_limit
+            )
+            obj.credit_limit = updated.credit_limit
+        others = [name for name in form.changed_data if name != "credit_limit"]
+        if others:
+            obj.save(update_fields=others)
 
     @admin.display(description="reserved")
     def reserved(self, customer: Customer) -> Decimal:
@@ -63,11 +112,22 @@ class PaymentAdmin(ReadOnlyAdmin):
         "amount",
         "method",
         "status",
+        "idempotency_key",
         "created_at",
         "refunded_at",
     )
     list_filter = ("status", "method", "created_at")
-    search_fields = ("=order_id", "idempotency_key", "gateway_reference", "customer__email")
+    search_fields = (
+        "=order_id",
+        "=idempotency_key",
+        "=gateway_reference",
+        "customer__email",
+        "customer__name",
+    )
+    search_help_text = (
+        "An order id, a payment's key or gateway reference (exactly),"
+        " or a customer's name or email (or part of one)."
+    )
     list_select_related = ("customer",)
     date_hierarchy = "created_at"
 
@@ -86,4 +146,4 @@ class GatewayChargeAdmin(ReadOnlyAdmin):
         "updated_at",
     )
     list_filter = ("status", "method")
-    search_fields = ("idempotency_key", "reference")
+    search_fields = ("=idempotency_key", "=reference")
