@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -157,6 +158,8 @@ def answers(url: str, server: subprocess.Popen[bytes]) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return bool(response.status == 200)
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"runserver answered {url} with {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
 
@@ -206,10 +209,13 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser, live_url: str, tmp_path: Path) -> Iterator[Page]:
     """Return a page in a fresh browser context (no cookies) whose base URL is the live server."""
     context = browser.new_context(base_url=live_url, viewport={"width": 1280, "height": 800})
+    # Generous for a loaded CI machine; a passing step never waits for it.
     context.set_default_timeout(15_000)
+    expect.set_options(timeout=10_000)
     page = context.new_page()
     yield page
     # What the browser showed last, for a failing test's report.
-    page.screenshot(path=tmp_path / "last-page.png", full_page=True)
+    with contextlib.suppress(PlaywrightError):
+        page.screenshot(path=tmp_path / "last-page.png", full_page=True)
     print(f"--- browser ---\nlast page: {page.url}\nscreenshot: {tmp_path / 'last-page.png'}")
     context.close()
