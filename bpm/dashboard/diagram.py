@@ -155,8 +155,10 @@ def _step_box(index: int, step: Step, state: str) -> Iterable[str]:
         f'<text class="diagram-handler" x="{x + 12}" y="{y + 39}">'
         f"{escape(_cut(step.action))}</text>"
     )
-    kind = KIND_LABELS.get(step.kind, step.kind.lower())
-    yield f'<text class="diagram-kind" x="{x + 12}" y="{y + 56}">{escape(kind)}</text>'
+    if step.kind != StepKind.COMPENSATABLE:
+        # Compensatable is the common kind, shown by its undo box; this row is left to the state.
+        kind = KIND_LABELS.get(step.kind, step.kind.lower())
+        yield f'<text class="diagram-kind" x="{x + 12}" y="{y + 56}">{escape(kind)}</text>'
     if state:
         yield (
             f'<text class="diagram-state" x="{x + BOX_WIDTH - 10}" y="{y + 56}"'

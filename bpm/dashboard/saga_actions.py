@@ -74,6 +74,11 @@ class JSONObjectField(forms.CharField):
             raise forms.ValidationError(f"Must be a JSON object, not {type(parsed).__name__}.")
         return parsed
 
+    def validate(self, value: Any) -> None:
+        # `{}` is a valid object, though Django counts it among the empty values.
+        if value is None and self.required:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+
 
 class EditInputForm(ReasonForm):
     input = JSONObjectField(help_text="The new input, checked against the definition's schema.")

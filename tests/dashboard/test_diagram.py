@@ -90,6 +90,7 @@ def test_the_pivot_and_the_retriable_kinds_are_marked():
     assert any("diagram-pivot-ring" in r.get("class", "") for r in steps["approve_order"])
     assert "↻ retriable" in texts(steps["send_confirmation"])
     assert "kind-compensatable" in steps["create_order"].get("class")
+    assert texts(steps["create_order"]) == ["create_order", "orders.create_order"]
 
 
 def test_each_step_is_coloured_by_its_state_and_says_it():

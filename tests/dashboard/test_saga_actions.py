@@ -107,7 +107,10 @@ def test_with_htmx_success_replaces_the_live_region_with_a_notice(stuck, operato
     assert (response["HX-Retarget"], response["HX-Reswap"]) == ("#saga-live", "outerHTML")
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="saga-live"')
-    assert "Retry applied. Plan: run after. The saga is now RUNNING." in html
+    # The notice is swapped out of band, outside the live region that polling replaces.
+    notice = html[html.index('<div id="saga-notice"') :]
+    assert 'hx-swap-oob="true"' in notice
+    assert "Retry applied. Plan: run after. The saga is now RUNNING." in notice
     assert 'hx-trigger="every 2s"' in html  # running again, so the region polls
 
 
@@ -137,6 +140,18 @@ def test_input_that_is_not_an_object_is_refused(stuck, operator):
     response = operator.post(action_url(stuck, "edit"), {"reason": "fix", "input": "[1]"})
     assert response.status_code == 400
     assert "Must be a JSON object, not list." in response.content.decode()
+
+
+def test_skip_may_record_an_empty_output(stuck, operator):
+    response = operator.post(action_url(stuck, "skip"), {"reason": "by hand", "output": "{}"})
+    assert response.status_code == 302
+    assert fresh(stuck).context["after"] == {}
+
+
+def test_an_empty_editor_is_required(stuck, operator):
+    response = operator.post(action_url(stuck, "skip"), {"reason": "by hand", "output": " "})
+    assert response.status_code == 400
+    assert "This field is required." in response.content.decode()
 
 
 def test_skip_needs_its_output_as_a_json_object(stuck, operator):
