@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -46,3 +48,10 @@ def folded(summary: str, detail: str = "") -> SafeString | str:
     return format_html(
         "<details><summary>{}</summary><pre>{}</pre></details>", first_line or "details", rest
     )
+
+
+def moment(value: datetime | None) -> str:
+    """Return a time to the millisecond in the current time zone: a timeline needs seconds."""
+    if value is None:
+        return "-"
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]

@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString
 
 from bpm import permissions
 from bpm.admin import actions
-from bpm.admin.display import folded, pretty_json, saga_link, short_id
+from bpm.admin.display import folded, moment, pretty_json, short_id
 from bpm.models import SagaDefinition, SagaEvent, SagaInstance, StepRun
 
 # A pasted short id ("1a2b3c4d…"), or any leading part of a saga id.
@@ -46,8 +46,8 @@ class StepRunInline(ReadOnlyInline):
         "direction",
         "status",
         "attempts",
-        "due_at",
-        "finished_at",
+        "due",
+        "finished",
         "failure_kind",
         "error",
     )
@@ -61,6 +61,14 @@ class StepRunInline(ReadOnlyInline):
     def step_name(self, run: StepRun) -> str:
         return f"{run.step.position}. {run.step.name}"
 
+    @admin.display(description="due at")
+    def due(self, run: StepRun) -> str:
+        return moment(run.due_at)
+
+    @admin.display(description="finished at")
+    def finished(self, run: StepRun) -> str:
+        return moment(run.finished_at)
+
     @admin.display(description="last error")
     def error(self, run: StepRun) -> SafeString | str:
         return folded(run.last_error)
@@ -70,12 +78,16 @@ class SagaEventInline(ReadOnlyInline):
     model = SagaEvent
     verbose_name = "event"
     verbose_name_plural = "timeline"
-    fields = ("at", "type", "actor", "step", "attempt", "details")
+    fields = ("when", "type", "actor", "step", "attempt", "details")
     readonly_fields = fields
     ordering = ("at", "id")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SagaEvent]:
         return super().get_queryset(request).select_related("step_run__step")
+
+    @admin.display(description="at")
+    def when(self, event: SagaEvent) -> str:
+        return moment(event.at)
 
     @admin.display(description="step")
     def step(self, event: SagaEvent) -> str:
@@ -126,8 +138,9 @@ class SagaInstanceAdmin(admin.ModelAdmin):
         "A saga id (or its first characters), a business key or an idempotency key, exactly."
     )
     ordering = ("-created_at",)
-    # Counting every saga for "N total" is a full scan on a big table.
+    # Counting every saga, for "N total" or per filter choice, is a full scan on a big table.
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     actions = ("retry", "compensate", "abort")
     inlines = (StepRunInline, SagaEventInline)
     fieldsets = (
@@ -136,7 +149,6 @@ class SagaInstanceAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "id",
-                    "dashboard",
                     "definition",
                     "status",
                     "stuck_reason",
@@ -147,9 +159,17 @@ class SagaInstanceAdmin(admin.ModelAdmin):
             },
         ),
         ("Data", {"fields": ("input_json", "context_json", "failure_json")}),
-        ("Times", {"fields": ("created_at", "updated_at", "finished_at", "deadline")}),
+        ("Times", {"fields": ("created", "updated", "finished", "deadline_at")}),
     )
-    readonly_fields = ("dashboard", "input_json", "context_json", "failure_json")
+    readonly_fields = (
+        "input_json",
+        "context_json",
+        "failure_json",
+        "created",
+        "updated",
+        "finished",
+        "deadline_at",
+    )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -185,9 +205,21 @@ class SagaInstanceAdmin(admin.ModelAdmin):
     def definition_version(self, saga: SagaInstance) -> str:
         return str(saga.definition)
 
-    @admin.display(description="dashboard")
-    def dashboard(self, saga: SagaInstance) -> SafeString | str:
-        return saga_link(saga.id)
+    @admin.display(description="created at")
+    def created(self, saga: SagaInstance) -> str:
+        return moment(saga.created_at)
+
+    @admin.display(description="updated at")
+    def updated(self, saga: SagaInstance) -> str:
+        return moment(saga.updated_at)
+
+    @admin.display(description="finished at")
+    def finished(self, saga: SagaInstance) -> str:
+        return moment(saga.finished_at)
+
+    @admin.display(description="deadline")
+    def deadline_at(self, saga: SagaInstance) -> str:
+        return moment(saga.deadline)
 
     @admin.display(description="input")
     def input_json(self, saga: SagaInstance) -> SafeString | str:

@@ -24,6 +24,8 @@ from bpm.declarations import RetryPolicy, SagaDeclaration, StepDeclaration, vali
 from bpm.errors import DefinitionInvalid
 from bpm.models import SagaDefinition, SagaInstance, StepDefinition
 
+# A step's float fields, given narrow inputs so a step fits on one row.
+SECONDS_AND_FACTORS = ("initial_backoff", "backoff_multiplier", "max_backoff", "jitter", "timeout")
 # Blank step rows offered on a new version's form (the admin's "Add another" makes more).
 BLANK_STEPS = 3
 
@@ -75,6 +77,10 @@ class StepForm(forms.ModelForm):
             "queue",
         )
         help_texts = {"position": "order of the steps; renumbered 1, 2, 3… when saved"}
+        widgets = {
+            field: forms.NumberInput(attrs={"class": "vIntegerField", "step": "any"})
+            for field in SECONDS_AND_FACTORS
+        }
 
     def declaration(self) -> StepDeclaration:
         """Return this row as the declaration the engine validates."""
@@ -136,6 +142,7 @@ class StepFormSet(BaseInlineFormSet):
 
 class StepInline(admin.TabularInline):
     model = StepDefinition
+    verbose_name = "step"
     form = StepForm
     formset = StepFormSet
     ordering = ("position",)

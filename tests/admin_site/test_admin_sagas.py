@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from testkit import with_pivot
 
+from bpm.admin.display import moment
 from bpm.models import SagaInstance
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -136,6 +137,7 @@ def test_a_saga_page_shows_every_field_read_only_with_its_runs_and_timeline(
     page = response.content.decode()
     assert "<details><summary>after is unreachable</summary><pre>Traceback" in page
     assert "ConnectionError: after is unreachable" in page
+    assert moment(stuck_after_pivot.events.last().at) in page  # to the millisecond
 
 
 def test_a_saga_page_links_to_the_saga_in_the_dashboard(viewer, stuck_after_pivot):
