@@ -64,6 +64,17 @@ def test_the_compensate_confirmation_lists_the_compensations(the_world, settings
     assert plan(html) == ["compensate a"]
 
 
+def test_compensating_undoes_the_finished_steps_as_the_user(the_world, settings, operator, drained):
+    saga = stalled_before_pivot(settings, finished=1)
+    response = operator.post(action_url(saga, "compensate"), {"reason": "customer cancelled"})
+    assert response.status_code == 302
+    drained()
+    assert fresh(saga).status == SagaStatus.COMPENSATED
+    assert ("a", "COMPENSATION") in the_world.effects
+    audit = saga.events.get(type=EventType.OPERATOR_COMPENSATE)
+    assert (audit.actor, audit.message) == ("user:olga", "customer cancelled")
+
+
 def test_without_htmx_the_confirmation_is_a_whole_page(stuck, operator):
     response = operator.get(action_url(stuck, "retry"))
     html = response.content.decode()
