@@ -19,8 +19,16 @@ def sync_declaration(declaration: SagaDeclaration) -> tuple[SagaDefinition, bool
     fingerprint = declaration.fingerprint()
     with transaction.atomic():
         latest = _latest_locked(declaration.name)
-        if latest is not None and latest.fingerprint == fingerprint:
-            return latest, False
+        # Versions composed in the admin have no fingerprint and do not count as a change of code:
+        # one stays the latest until the declaration in code changes.
+        declared = (
+            SagaDefinition.objects.filter(name=declaration.name)
+            .exclude(fingerprint="")
+            .order_by("-version")
+            .first()
+        )
+        if declared is not None and declared.fingerprint == fingerprint:
+            return declared, False
         return _create_version(declaration, latest, fingerprint=fingerprint), True
 
 

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from testkit import declare, with_pivot
 
-from bpm import services
+from bpm import definitions, services
 from bpm.declarations import StepDeclaration as Step
 from bpm.models import SagaDefinition, SagaInstance, StepDefinition
 
@@ -259,3 +259,12 @@ def test_the_list_costs_the_same_queries_for_3_or_30_versions(viewer):
     with CaptureQueriesContext(connection) as many:
         viewer.get(LIST)
     assert len(many) == len(few)
+
+
+def test_a_composed_version_stays_the_latest_until_the_code_declaration_changes(operator):
+    declare("evolving", Step("a", "test.remote"))
+    operator.post(ADD, composed("evolving", step(1, "a"), step(2, "b")))
+    assert declare("evolving", Step("a", "test.remote")).version == 1  # the code is unchanged
+    assert definitions.resolve("evolving").version == 2
+    changed = declare("evolving", Step("a", "test.remote"), Step("c", "test.remote"))
+    assert changed.version == definitions.resolve("evolving").version == 3
