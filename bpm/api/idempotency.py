@@ -47,7 +47,10 @@ def idempotent(request: Request, create: Callable[[], Response]) -> Response:
         raise exceptions.ValidationError(
             {HEADER: ["Must be 1 to 255 printable ASCII characters, without spaces."]}
         )
-    record = _claim(request.user, key, _fingerprint(request))
+    # Reading request.data first makes malformed JSON a 400 before any key is claimed.
+    record = _claim(
+        request.user, key, fingerprint(request.method or "", request.path, request.data)
+    )
     if record.state == IdempotencyState.DONE:
         return _replay(record)
     try:
@@ -63,11 +66,10 @@ def idempotent(request: Request, create: Callable[[], Response]) -> Response:
     return response
 
 
-def _fingerprint(request: Request) -> str:
+def fingerprint(method: str, path: str, data: Any) -> str:
     """Return a digest of what makes two requests the same: method, path and JSON body."""
-    # Parsing first makes malformed JSON a 400 before any key is claimed.
-    body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
-    text = f"{request.method} {request.path}\n{body}"
+    body = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    text = f"{method} {path}\n{body}"
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -34,7 +34,11 @@ v1 = [
 urlpatterns = [
     path("v1/", include(v1)),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="api:schema", template_name="api/redoc.html"),
+        name="redoc",
+    ),
     # Anything else under /api/ is a JSON 404, like every other error here.
     re_path(r"^.*$", views.not_found, name="not-found"),
 ]
