@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
-from django.utils.safestring import SafeString
 
-from bpm.admin.display import saga_link
+from bpm.admin.display import saga_link, shown
+from bpm.admin.readonly import ReadOnlyAdmin
 from notifications.models import Notification
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ReadOnlyAdmin):
     """Read-only: a notification records mail that has already left."""
 
     list_display = (
@@ -43,15 +42,4 @@ class NotificationAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Notification | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Notification | None = None) -> bool:
-        return False
-
-    @admin.display(description="saga", ordering="saga_id")
-    def saga(self, notification: Notification) -> SafeString | str:
-        return saga_link(notification.saga_id)
+    saga = shown("saga_id", saga_link, "saga", ordering="saga_id")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
-from django.utils.safestring import SafeString
 
-from bpm.admin.display import saga_link
+from bpm.admin.display import saga_link, shown
+from bpm.admin.readonly import ReadOnlyAdmin
 from orders.models import Order
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdmin):
     """Read-only: an order's state belongs to the saga that created it."""
 
     list_display = (
@@ -40,15 +39,4 @@ class OrderAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Order | None = None) -> bool:
-        return False
-
-    @admin.display(description="saga", ordering="saga_id")
-    def saga(self, order: Order) -> SafeString | str:
-        return saga_link(order.saga_id)
+    saga = shown("saga_id", saga_link, "saga", ordering="saga_id")

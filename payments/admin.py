@@ -13,37 +13,17 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet, Sum
 from django.http import HttpRequest
 
+from bpm.admin.readonly import ReadOnlyAdmin, ReadOnlyInline
 from bpm.admin.saved import adopt
 from payments import services
 from payments.models import Customer, GatewayCharge, Payment, PaymentStatus
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by services: operators may look, never edit."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class PaymentInline(admin.TabularInline):
+class PaymentInline(ReadOnlyInline):
     model = Payment
     fields = ("id", "order_id", "amount", "method", "status", "created_at", "refunded_at")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Customer)

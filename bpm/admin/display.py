@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -55,3 +57,15 @@ def moment(value: datetime | None) -> str:
     if value is None:
         return "-"
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def shown(
+    attname: str, render: Callable[[Any], Any], description: str, ordering: str | None = None
+) -> Callable[..., Any]:
+    """Return an admin display function showing an object's `attname` through `render`."""
+
+    @admin.display(description=description, ordering=ordering)
+    def show(model_admin: Any, obj: Any) -> Any:
+        return render(getattr(obj, attname))
+
+    return show

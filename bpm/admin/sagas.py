@@ -14,28 +14,12 @@ from django.utils.safestring import SafeString
 
 from bpm import permissions
 from bpm.admin import actions
-from bpm.admin.display import folded, moment, pretty_json, short_id
+from bpm.admin.display import folded, moment, pretty_json, short_id, shown
+from bpm.admin.readonly import ReadOnlyAdmin, ReadOnlyInline
 from bpm.models import SagaDefinition, SagaEvent, SagaInstance, StepRun
 
 # A pasted short id ("1a2b3c4d…"), or any leading part of a saga id.
 ID_PREFIX = re.compile(r"[0-9a-f-]{4,35}")
-
-
-class ReadOnlyInline(admin.TabularInline):
-    """Rows the engine writes: shown in order, never added, changed or deleted here."""
-
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class StepRunInline(ReadOnlyInline):
@@ -61,17 +45,9 @@ class StepRunInline(ReadOnlyInline):
     def step_name(self, run: StepRun) -> str:
         return f"{run.step.position}. {run.step.name}"
 
-    @admin.display(description="due at")
-    def due(self, run: StepRun) -> str:
-        return moment(run.due_at)
-
-    @admin.display(description="finished at")
-    def finished(self, run: StepRun) -> str:
-        return moment(run.finished_at)
-
-    @admin.display(description="last error")
-    def error(self, run: StepRun) -> SafeString | str:
-        return folded(run.last_error)
+    due = shown("due_at", moment, "due at")
+    finished = shown("finished_at", moment, "finished at")
+    error = shown("last_error", folded, "last error")
 
 
 class SagaEventInline(ReadOnlyInline):
@@ -85,9 +61,7 @@ class SagaEventInline(ReadOnlyInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet[SagaEvent]:
         return super().get_queryset(request).select_related("step_run__step")
 
-    @admin.display(description="at")
-    def when(self, event: SagaEvent) -> str:
-        return moment(event.at)
+    when = shown("at", moment, "at")
 
     @admin.display(description="step")
     def step(self, event: SagaEvent) -> str:
@@ -118,7 +92,7 @@ class DefinitionNameFilter(admin.SimpleListFilter):
 
 
 @admin.register(SagaInstance)
-class SagaInstanceAdmin(admin.ModelAdmin):
+class SagaInstanceAdmin(ReadOnlyAdmin):
     """Sagas are read here and repaired through actions; nobody edits or deletes one by hand."""
 
     list_display = (
@@ -171,15 +145,6 @@ class SagaInstanceAdmin(admin.ModelAdmin):
         "deadline_at",
     )
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return permissions.may(request.user, permissions.RETRY)
 
@@ -205,33 +170,13 @@ class SagaInstanceAdmin(admin.ModelAdmin):
     def definition_version(self, saga: SagaInstance) -> str:
         return str(saga.definition)
 
-    @admin.display(description="created at")
-    def created(self, saga: SagaInstance) -> str:
-        return moment(saga.created_at)
-
-    @admin.display(description="updated at")
-    def updated(self, saga: SagaInstance) -> str:
-        return moment(saga.updated_at)
-
-    @admin.display(description="finished at")
-    def finished(self, saga: SagaInstance) -> str:
-        return moment(saga.finished_at)
-
-    @admin.display(description="deadline")
-    def deadline_at(self, saga: SagaInstance) -> str:
-        return moment(saga.deadline)
-
-    @admin.display(description="input")
-    def input_json(self, saga: SagaInstance) -> SafeString | str:
-        return pretty_json(saga.input)
-
-    @admin.display(description="context (outputs by step)")
-    def context_json(self, saga: SagaInstance) -> SafeString | str:
-        return pretty_json(saga.context)
-
-    @admin.display(description="failure")
-    def failure_json(self, saga: SagaInstance) -> SafeString | str:
-        return pretty_json(saga.failure)
+    created = shown("created_at", moment, "created at")
+    updated = shown("updated_at", moment, "updated at")
+    finished = shown("finished_at", moment, "finished at")
+    deadline_at = shown("deadline", moment, "deadline")
+    input_json = shown("input", pretty_json, "input")
+    context_json = shown("context", pretty_json, "context (outputs by step)")
+    failure_json = shown("failure", pretty_json, "failure")
 
     @admin.action(description="Retry the selected stuck sagas…", permissions=[permissions.RETRY])
     def retry(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> HttpResponse | None:

@@ -13,12 +13,11 @@ from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
-from django.utils.safestring import SafeString
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from bpm import definitions, registry
-from bpm.admin.display import pretty_json
+from bpm.admin.display import pretty_json, shown
 from bpm.admin.saved import adopt
 from bpm.declarations import RetryPolicy, SagaDeclaration, StepDeclaration, validate_steps
 from bpm.errors import DefinitionInvalid
@@ -335,9 +334,7 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
     def instance_count(self, definition: SagaDefinition) -> int:
         return definition.instance_total  # type: ignore[attr-defined]
 
-    @admin.display(description="input schema")
-    def schema(self, definition: SagaDefinition) -> SafeString | str:
-        return pretty_json(definition.input_schema)
+    schema = shown("input_schema", pretty_json, "input schema")
 
 
 def _count_of(model: Any) -> Coalesce:
