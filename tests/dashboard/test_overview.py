@@ -79,23 +79,35 @@ def test_the_stuck_list_shows_the_longest_waiting_first_with_reason_and_age(view
     definition = three_steps()
     now = clock.now()
     recent = make_sagas(
-        definition, 1, status=SagaStatus.STUCK, stuck_reason=StuckReason.TIMED_OUT,
+        definition,
+        1,
+        status=SagaStatus.STUCK,
+        stuck_reason=StuckReason.TIMED_OUT,
         start=now - timedelta(minutes=5),
     )[0]
     oldest = make_sagas(
-        definition, 1, status=SagaStatus.STUCK, stuck_reason=StuckReason.COMPENSATION_FAILED,
-        start=now - timedelta(days=2), business_key="order-7",
+        definition,
+        1,
+        status=SagaStatus.STUCK,
+        stuck_reason=StuckReason.COMPENSATION_FAILED,
+        start=now - timedelta(days=2),
+        business_key="order-7",
     )[0]
     middle = make_sagas(
-        definition, 1, status=SagaStatus.STUCK, stuck_reason=StuckReason.RETRIES_EXHAUSTED,
+        definition,
+        1,
+        status=SagaStatus.STUCK,
+        stuck_reason=StuckReason.RETRIES_EXHAUSTED,
         start=now - timedelta(hours=3),
     )[0]
     make_sagas(definition, 5, status=SagaStatus.RUNNING, start=now - timedelta(days=3))
     response = viewer.get(URL)
     assert [saga.id for saga in response.context["stuck"]] == [oldest.id, middle.id, recent.id]
     content = response.content.decode()
-    assert content.index(str(oldest.id)) < content.index(str(middle.id)) < content.index(
-        str(recent.id)
+    assert (
+        content.index(str(oldest.id))
+        < content.index(str(middle.id))
+        < content.index(str(recent.id))
     )
     assert reverse("dashboard:saga", args=[oldest.id]) in content
     assert "compensation failed" in content and "order-7" in content
@@ -122,23 +134,37 @@ def test_recent_activity_counts_the_last_hour_and_the_last_day(viewer):
     make_sagas(definition, 2, start=now - timedelta(minutes=10))  # started, still running
     make_sagas(definition, 3, start=hours_ago, status=SagaStatus.RUNNING)
     make_sagas(
-        definition, 1, start=days_ago, status=SagaStatus.COMPLETED,
-        updated_at=now - timedelta(minutes=1), finished_at=now - timedelta(minutes=1),
+        definition,
+        1,
+        start=days_ago,
+        status=SagaStatus.COMPLETED,
+        updated_at=now - timedelta(minutes=1),
+        finished_at=now - timedelta(minutes=1),
     )
+    make_sagas(definition, 2, start=hours_ago, status=SagaStatus.COMPENSATED, finished_at=hours_ago)
     make_sagas(
-        definition, 2, start=hours_ago, status=SagaStatus.COMPENSATED, finished_at=hours_ago
-    )
-    make_sagas(
-        definition, 1, start=days_ago, status=SagaStatus.STUCK, stuck_reason="NO_PROGRESS",
+        definition,
+        1,
+        start=days_ago,
+        status=SagaStatus.STUCK,
+        stuck_reason="NO_PROGRESS",
         updated_at=now - timedelta(minutes=30),
     )
     make_sagas(definition, 4, start=days_ago, status=SagaStatus.COMPLETED, finished_at=days_ago)
     hour, day = viewer.get(URL).context["activity"]
     assert (hour.label, hour.started, hour.completed, hour.compensated, hour.stuck) == (
-        "last hour", 2, 1, 0, 1
+        "last hour",
+        2,
+        1,
+        0,
+        1,
     )
     assert (day.label, day.started, day.completed, day.compensated, day.stuck) == (
-        "last day", 7, 1, 2, 1
+        "last day",
+        7,
+        1,
+        2,
+        1,
     )
 
 
@@ -159,7 +185,7 @@ def test_htmx_polling_gets_only_the_live_region(viewer):
     response = viewer.get(URL, headers={"HX-Request": "true"})
     assert response.status_code == 200
     content = response.content.decode()
-    assert content.lstrip().startswith("<div id=\"overview-live\"")
+    assert content.lstrip().startswith('<div id="overview-live"')
     assert "dashboard-tabs" not in content
     assert "HX-Request" in response["Vary"]
 
