@@ -9,6 +9,9 @@ from typing import Any
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+from django_htmx.http import HttpResponseClientRedirect
 
 VIEW_PERMISSION = "bpm.view_sagainstance"
 
@@ -19,7 +22,8 @@ def dashboard_view(view: View) -> View:
     """Wrap a view so it needs an admin login and the permission to view sagas.
 
     Anonymous visitors are sent to the admin's login page; a staff user without the permission
-    gets 403.
+    gets 403. An htmx request whose session has ended (a page left polling overnight) gets the
+    whole browser sent to the login page, not the login form swapped into a fragment.
     """
 
     @wraps(view)
@@ -28,7 +32,19 @@ def dashboard_view(view: View) -> View:
             raise PermissionDenied("you may not view sagas")
         return view(request, *args, **kwargs)
 
-    return admin.site.admin_view(guarded)
+    in_admin = admin.site.admin_view(guarded)
+
+    @wraps(view)
+    def entry(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        htmx = getattr(request, "htmx", None)
+        if htmx and not admin.site.has_permission(request):
+            page = htmx.current_url_abs_path or request.get_full_path()
+            return HttpResponseClientRedirect(
+                f"{reverse('admin:login')}?{urlencode({'next': page})}"
+            )
+        return in_admin(request, *args, **kwargs)
+
+    return entry
 
 
 def page_context(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
