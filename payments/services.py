@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
 from payments import gateway
@@ -36,7 +36,13 @@ def customer_create(
     )
     customer.full_clean()
     customer.credit_limit = customer.credit_limit.quantize(CENT)
-    customer.save()
+    try:
+        with transaction.atomic():
+            customer.save()
+    except IntegrityError:
+        # Another request opened an account with this email between the check and the save.
+        message = "Customer with this Email already exists."
+        raise ValidationError({"email": ValidationError(message, code="unique")}) from None
     return customer
 
 

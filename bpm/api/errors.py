@@ -77,6 +77,9 @@ def _describe(exc: Exception) -> tuple[int, dict] | None:
         return status.HTTP_400_BAD_REQUEST, _invalid(exc.code, _field_errors(exc))
     if isinstance(exc, DjangoValidationError):
         details = _flatten(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+        if _is_uniqueness(exc):
+            # Well-formed, but something with that value exists already.
+            return status.HTTP_409_CONFLICT, _invalid("conflict", details)
         return status.HTTP_400_BAD_REQUEST, _invalid("invalid", details)
     if isinstance(exc, exceptions.ValidationError):
         return status.HTTP_400_BAD_REQUEST, _invalid("invalid", _flatten(exc.detail))
@@ -88,6 +91,15 @@ def _describe(exc: Exception) -> tuple[int, dict] | None:
     if isinstance(exc, engine.SagaError):
         return status.HTTP_400_BAD_REQUEST, error_body(exc.code, str(exc))
     return None
+
+
+def _is_uniqueness(exc: DjangoValidationError) -> bool:
+    """Return whether every error says a value is taken already."""
+    if hasattr(exc, "error_dict"):
+        errors = [error for found in exc.error_dict.values() for error in found]
+    else:
+        errors = exc.error_list
+    return bool(errors) and all(error.code == "unique" for error in errors)
 
 
 def _invalid(code: str, details: dict[str, list[str]]) -> dict:

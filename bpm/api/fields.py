@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -25,14 +26,20 @@ MAX_JSON_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
 # Lone surrogates cannot be encoded as UTF-8, and PostgreSQL refuses NUL in text and jsonb.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# What str.strip() removes, spelled out so Python and the schema's ECMA regexes agree.
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NO_NUL = r"\A[^\x00]*\Z"
+NOT_BLANK = rf"\A[^\x00]*[^\x00{WHITESPACE}][^\x00]*\Z"
 MONEY = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
 POSITIVE_MONEY = r"^(?!0+(\.0{1,2})?$)[0-9]{1,10}(\.[0-9]{1,2})?$"
 
 
 class StrictIntegerField(serializers.IntegerField):
-    """An integer that must be a JSON integer: no strings, floats or booleans."""
+    """An integer that must be a JSON integer (1 or 1.0, as JSON Schema has it), not a string."""
 
     def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, float) and data.is_integer():
+            data = int(data)
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -48,9 +55,28 @@ class StrictBooleanField(serializers.BooleanField):
 
 
 class StrictCharField(serializers.CharField):
-    """A string that must be a JSON string."""
+    """A JSON string, taken as it is: without NUL, and unless blank is allowed, not all spaces.
+
+    Whitespace is not trimmed, so the lengths checked are the lengths the schema documents; the
+    services strip what they store.
+    """
 
     default_error_messages = {"invalid": "Not a valid string."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+        # The same rules as DRF's NUL check and blank check, but as a pattern the schema shows.
+        self.validators = [
+            validator
+            for validator in self.validators
+            if not isinstance(validator, ProhibitNullCharactersValidator)
+        ]
+        if self.allow_blank:
+            self.validators.append(RegexValidator(NO_NUL, "Null characters are not allowed."))
+        else:
+            message = "Must hold a character other than whitespace, and no null character."
+            self.validators.append(RegexValidator(NOT_BLANK, message))
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -59,7 +85,11 @@ class StrictCharField(serializers.CharField):
 
 
 class StrictEmailField(serializers.EmailField):
-    """An email address that must be a JSON string."""
+    """An email address that must be a JSON string, taken as it is."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -105,7 +135,17 @@ class PositiveMoneyField(MoneyField):
     pattern = POSITIVE_MONEY
 
 
-@extend_schema_field({"type": "object", "additionalProperties": True})
+# A JSON value the database can store; the schema hook adds it as a component (bpm.api.schema).
+JSON_NO_NUL = r"^[^\u0000]*$"
+JSON_VALUE_REF = {"$ref": "#/components/schemas/StorableJSON"}
+STORABLE_OBJECT = {
+    "type": "object",
+    "propertyNames": {"pattern": JSON_NO_NUL},
+    "additionalProperties": JSON_VALUE_REF,
+}
+
+
+@extend_schema_field(STORABLE_OBJECT)
 class JSONObjectField(serializers.Field):
     """A JSON object that the database can store as it is: bounded, finite, UTF-8 encodable."""
 

@@ -104,8 +104,13 @@ def definitions_by_name() -> list[DefinitionVersions]:
 def definition_versions(name: str) -> DefinitionVersions:
     """Return one definition's versions with their steps, or raise NotFound."""
     steps = Prefetch("steps", queryset=StepDefinition.objects.order_by("position"))
-    versions = list(
-        SagaDefinition.objects.filter(name=name).order_by("-version").prefetch_related(steps)
+    # PostgreSQL refuses NUL in a query parameter; no definition can be named with one anyway.
+    versions = (
+        []
+        if "\x00" in name
+        else list(
+            SagaDefinition.objects.filter(name=name).order_by("-version").prefetch_related(steps)
+        )
     )
     if not versions:
         raise NotFound(f"no saga definition named {name!r}")

@@ -15,6 +15,7 @@ from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import status
 
+from bpm.api import fields
 from bpm.api.idempotency import HEADER, KEY_PATTERN, REPLAYED_HEADER
 from bpm.api.serializers import ErrorSerializer
 from bpm.models import SagaDefinition
@@ -98,6 +99,25 @@ def forbid_unknown_request_fields(result: dict[str, Any], **kwargs: Any) -> dict
     return result
 
 
+def describe_storable_json(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Add the StorableJSON component: any JSON value whose strings and keys hold no NUL."""
+    value_ref = fields.JSON_VALUE_REF
+    result.setdefault("components", {}).setdefault("schemas", {})["StorableJSON"] = {
+        "description": "Any JSON value, except strings holding NUL (the database refuses them).",
+        "anyOf": [
+            {"type": "string", "pattern": fields.JSON_NO_NUL},
+            {"type": ["number", "boolean", "null"]},
+            {"type": "array", "items": value_ref},
+            {
+                "type": "object",
+                "propertyNames": {"pattern": fields.JSON_NO_NUL},
+                "additionalProperties": value_ref,
+            },
+        ],
+    }
+    return result
+
+
 def describe_saga_inputs(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     """Document starting a saga as one body shape per definition, with its own input schema."""
     schemas = result.get("components", {}).get("schemas", {})
@@ -138,11 +158,51 @@ def _variant(base: dict[str, Any], definition: SagaDefinition, *, pinned: bool) 
 
 
 def _embeddable(input_schema: dict[str, Any] | None) -> dict[str, Any]:
-    """Return the input schema as it can sit inside the OpenAPI document, always an object."""
+    """Return the input schema as it can sit inside the OpenAPI document: an object to store."""
     # A $ref inside it would resolve against the OpenAPI document, not the definition's schema.
     if not input_schema or "$ref" in repr(input_schema):
-        return {"type": "object"}
-    schema = {key: value for key, value in input_schema.items() if key != "$schema"}
+        return copy.deepcopy(fields.STORABLE_OBJECT)
+    schema = _storable({key: value for key, value in input_schema.items() if key != "$schema"})
     if schema.get("type") != "object":
-        return {"allOf": [{"type": "object"}, schema]}
+        return {"allOf": [copy.deepcopy(fields.STORABLE_OBJECT), schema]}
     return schema
+
+
+def _storable(schema: Any) -> Any:
+    """Return a copy of a JSON Schema that also refuses what the database cannot store (NUL).
+
+    Strings without a pattern of their own get one without NUL; what the schema leaves open
+    (other properties, untyped items) must be storable JSON.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    schema = {key: _storable_children(key, value) for key, value in schema.items()}
+    kinds = schema.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "string" in kinds and "pattern" not in schema:
+        schema["pattern"] = fields.JSON_NO_NUL
+    if "object" in kinds:
+        schema.setdefault("propertyNames", {"pattern": fields.JSON_NO_NUL})
+        if schema.get("additionalProperties", True) is True:
+            schema["additionalProperties"] = fields.JSON_VALUE_REF
+    if "array" in kinds and schema.get("items", True) is True:
+        schema["items"] = fields.JSON_VALUE_REF
+    if not schema.get("type") and not any(key in schema for key in COMBINATORS):
+        schema = {"allOf": [fields.JSON_VALUE_REF, schema]} if schema else fields.JSON_VALUE_REF
+    return schema
+
+
+COMBINATORS = ("anyOf", "allOf", "oneOf", "not", "enum", "const", "if")
+SUBSCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions")
+# Not "not" nor "if": restricting those would loosen the schema around them.
+SUBSCHEMAS = ("items", "additionalProperties", "then", "else", "contains")
+
+
+def _storable_children(key: str, value: Any) -> Any:
+    if key in SUBSCHEMA_MAPS and isinstance(value, dict):
+        return {name: _storable(item) for name, item in value.items()}
+    if key in ("anyOf", "allOf", "oneOf", "prefixItems") and isinstance(value, list):
+        return [_storable(item) for item in value]
+    if key in SUBSCHEMAS:
+        return _storable(value)
+    return copy.deepcopy(value)

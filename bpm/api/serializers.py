@@ -189,10 +189,10 @@ class SagaSerializer(serializers.Serializer):
 
 
 class SagaDetailSerializer(SagaSerializer):
-    input = JSONObjectField()
+    input = serializers.DictField()
     # DRF's metaclass takes declared fields off the class, so these names shadow nothing.
-    context = JSONObjectField(help_text="outputs of finished steps, by step name")  # type: ignore[assignment]
-    failure = JSONObjectField(
+    context = serializers.DictField(help_text="outputs of finished steps, by step name")  # type: ignore[assignment]
+    failure = serializers.DictField(
         allow_null=True, help_text="what made it compensate: step, code, message"
     )
     deadline = serializers.DateTimeField(allow_null=True)
@@ -247,7 +247,7 @@ class EventSerializer(serializers.Serializer):
         choices=Direction.choices, allow_null=True, source="step_run.direction", default=None
     )
     attempt = serializers.IntegerField(allow_null=True)
-    data = JSONObjectField()  # type: ignore[assignment]
+    data = serializers.DictField()  # type: ignore[assignment]
 
 
 # --- operator actions -------------------------------------------------------------------------
@@ -318,7 +318,7 @@ class DefinitionVersionSerializer(serializers.Serializer):
     title = serializers.CharField()
     description = serializers.CharField(allow_blank=True)
     is_active = serializers.BooleanField()
-    input_schema = JSONObjectField(allow_null=True)
+    input_schema = serializers.DictField(allow_null=True)
     created_at = serializers.DateTimeField()
     steps = StepDefinitionSerializer(many=True)
 

@@ -9,6 +9,7 @@ from django.test import override_settings
 from django.utils.crypto import get_random_string
 from factories import UserFactory
 from rest_framework.test import APIClient
+from testkit import with_pivot
 
 from payments.models import Customer
 
@@ -112,6 +113,25 @@ def test_the_schema_is_openapi_3_and_public(anonymous):
     schema = response.json()
     assert schema["openapi"].startswith("3.")
     assert "/api/v1/sagas/{saga_id}/retry/" in schema["paths"]
+
+
+def test_the_schema_documents_each_definitions_own_input(anonymous, the_world):
+    with_pivot()
+    schema = anonymous.get("/api/v1/schema/", {"format": "json"}).json()
+    variants = schema["components"]["schemas"]["SagaStartRequest"]["anyOf"]
+    by_title = {variant["title"]: variant["properties"] for variant in variants}
+    assert {"place_order", "place_order v1", "with_pivot", "with_pivot v1"} <= set(by_title)
+    place_order = by_title["place_order"]
+    assert place_order["definition"] == {"type": "string", "const": "place_order"}
+    assert "version" not in place_order
+    assert place_order["input"]["required"] == [
+        "customer_id",
+        "products",
+        "total",
+        "payment_method",
+    ]
+    assert place_order["input"]["properties"]["payment_method"]["pattern"] == "^[^\\u0000]*$"
+    assert by_title["with_pivot v1"]["version"] == {"type": "integer", "const": 1}
 
 
 @pytest.mark.parametrize("url", ["/api/docs/", "/api/redoc/"])

@@ -43,6 +43,7 @@ def test_an_email_address_may_be_given(shop):
         ({"credit_limit": "15.00"}, "name"),
         ({"name": "Ada"}, "credit_limit"),
         ({"name": "", "credit_limit": "1"}, "name"),
+        ({"name": " \t\u3000", "credit_limit": "1"}, "name"),
         ({"name": "Ada", "credit_limit": 15}, "credit_limit"),
         ({"name": "Ada", "credit_limit": 15.5}, "credit_limit"),
         ({"name": "Ada", "credit_limit": "-1"}, "credit_limit"),
@@ -67,10 +68,10 @@ def test_bad_input_is_a_400_naming_the_field_and_creates_nothing(shop, body, pat
     assert not Customer.objects.exists()
 
 
-def test_a_second_account_with_the_same_email_is_refused(shop):
+def test_a_second_account_with_the_same_email_is_a_conflict(shop):
     CustomerFactory(email="ada@example.com")
     response = shop.post(URL, {"name": "Ada", "credit_limit": "1", "email": "ada@example.com"})
-    assert response.status_code == 400
+    assert (response.status_code, response.json()["code"]) == (409, "conflict")
     assert "already exists" in response.json()["details"]["email"][0]
 
 

@@ -155,6 +155,13 @@ def test_bad_order_input_is_a_400_naming_the_path_and_starts_nothing(shop, chang
     assert not Order.objects.exists() and not SagaInstance.objects.exists()
 
 
+def test_a_whole_number_written_as_a_float_is_an_integer_as_json_schema_says(shop):
+    body = {"customer_id": 7.0, "products": [1.0], "total": "1.00", "payment_method": "card"}
+    response = shop.post(ORDERS, body)
+    assert response.status_code == 201
+    assert (response.json()["customer_id"], response.json()["products"]) == (7, [1])
+
+
 def test_an_order_is_read_back_and_an_unknown_one_is_a_404(shop):
     order_id = place(shop, 1).json()["id"]
     assert shop.get(f"{ORDERS}{order_id}/").json()["state"] == "PENDING"

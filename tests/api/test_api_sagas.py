@@ -140,6 +140,9 @@ def test_the_list_is_cursor_paginated(viewer, the_world):
     ("query", "path"),
     [
         ({"status": "running"}, "status"),
+        ({"status": ""}, "status"),
+        ({"definition": ""}, "definition"),
+        ({"business_key": "a\x00"}, "business_key"),
         ({"created_after": "yesterday"}, "created_after"),
         ({"created_after": "2026-02-30T00:00:00Z"}, "created_after"),
         ({"created_before": "2026-01-01T00:00:00"}, "created_before"),
