@@ -122,9 +122,10 @@ def _flatten(detail: Any, path: str = "") -> dict[str, list[str]]:
     """Return {"a.b[0]": [messages]} from DRF's or Django's nested error structures."""
     found: dict[str, list[str]] = {}
     if isinstance(detail, Mapping):
-        for key, value in detail.items():
-            key = str(key)
-            if isinstance(key, str) and key.isdigit() and path:
+        for raw_key, value in detail.items():
+            key = str(raw_key)
+            # DRF keys a list's item errors by index.
+            if isinstance(raw_key, int) and path:
                 child = f"{path}[{key}]"
             elif key in (NON_FIELD, "__all__"):
                 child = path or NON_FIELD
