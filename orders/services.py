@@ -61,7 +61,9 @@ def order_place(
         order_input["email"] = email
     with transaction.atomic():
         saga = sagas.saga_start(definition="place_order", input=order_input, user=user, actor=actor)
-        return order_create(saga_id=saga.id, **fields)  # type: ignore[arg-type]
+        return order_create(
+            saga_id=saga.id, customer_id=customer_id, product_ids=product_ids, total=total
+        )
 
 
 def order_approve(*, order_id: int, saga_id: uuid.UUID) -> Order:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
@@ -63,7 +64,11 @@ class OldestEventFirst(TimePagination):
 
 
 def _is_time(text: str) -> bool:
+    """Return whether a cursor's position is a time the database can compare, in UTC."""
     try:
-        return parse_datetime(text) is not None
-    except ValueError:
+        moment = parse_datetime(text)
+        if moment is not None and moment.tzinfo is not None:
+            moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         return False
+    return moment is not None

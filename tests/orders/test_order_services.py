@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from factories import OrderFactory
 
+from bpm.models import SagaInstance
 from orders import services
 from orders.errors import OrderAlreadyDecided, OrderConflict, OrderLocked, OrderNotFound
 from orders.models import Order, OrderState
@@ -179,3 +180,29 @@ def test_it_finds_the_order_a_saga_created():
     order = OrderFactory()
     assert services.order_for_saga(saga_id=order.saga_id) == order
     assert services.order_for_saga(saga_id=uuid.uuid4()) is None
+
+
+def test_placing_an_order_starts_its_saga_and_creates_the_order_it_owns():
+    order = services.order_place(
+        customer_id=7, product_ids=[1, 2], total="12.5", payment_method="credit_card", actor="t"
+    )
+    saga = SagaInstance.objects.get(pk=order.saga_id)
+    assert (saga.definition_name, order.state, order.total) == (
+        "place_order",
+        OrderState.PENDING,
+        Decimal("12.50"),
+    )
+    assert saga.input == {
+        "customer_id": 7,
+        "products": [1, 2],
+        "total": "12.50",
+        "payment_method": "credit_card",
+    }
+
+
+def test_an_order_that_cannot_be_placed_starts_no_saga():
+    with pytest.raises(ValidationError):
+        services.order_place(
+            customer_id=7, product_ids=[], total="1", payment_method="credit_card", actor="t"
+        )
+    assert not SagaInstance.objects.exists() and not Order.objects.exists()
