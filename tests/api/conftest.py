@@ -20,6 +20,12 @@ def client_for(user) -> APIClient:
 
 
 @pytest.fixture
+def client_of() -> Callable[..., APIClient]:
+    """Return a maker of token clients for a given user."""
+    return client_for
+
+
+@pytest.fixture
 def as_role() -> Callable[..., APIClient]:
     """Return a maker of token clients: as_role("operators", username="olga")."""
 

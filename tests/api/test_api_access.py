@@ -164,3 +164,21 @@ def test_asking_for_html_is_a_406(viewer):
 def test_a_form_body_is_a_415(shop):
     response = shop.post("/api/v1/customers/", "name=Ada", content_type="text/plain")
     assert (response.status_code, response.json()["code"]) == (415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize(("method", "url"), ENDPOINTS)
+def test_a_signed_in_user_in_no_group_may_do_nothing(client_of, method, url):
+    nobody = client_of(UserFactory(username="nobody", is_staff=False))
+    response = getattr(nobody, method)(url, {})
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+
+
+def test_an_operator_starts_sagas_but_neither_opens_accounts_nor_places_orders(operator):
+    order = {"customer_id": 1, "products": [1], "total": "1.00", "payment_method": "card"}
+    start = {"definition": "place_order", "input": order}
+    assert operator.post("/api/v1/sagas/", start).status_code == 201
+    assert operator.post("/api/v1/orders/", order).status_code == 403
+    assert (
+        operator.post("/api/v1/customers/", {"name": "A", "credit_limit": "1"}).status_code == 403
+    )

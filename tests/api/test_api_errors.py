@@ -51,8 +51,9 @@ def test_a_malformed_body_is_a_4xx_error_in_the_api_shape(operator, as_role, url
     assert not Order.objects.exists() and not SagaInstance.objects.exists()
 
 
-def test_a_malformed_json_body_is_a_parse_error(shop):
-    response = shop.generic("POST", "/api/v1/customers/", b"{", "application/json")
+@pytest.mark.parametrize("raw", [b"{", b'\xff\xfe{"name": 1}', b'{"name": "\xc3"}'])
+def test_a_malformed_json_body_is_a_parse_error(shop, raw):
+    response = shop.generic("POST", "/api/v1/customers/", raw, "application/json")
     assert (response.status_code, response.json()["code"]) == (400, "parse_error")
 
 
