@@ -85,6 +85,7 @@ def api_schema(wsgi_app, token, known, unthrottled):
     # Path parameters take a known id half the time, so requests reach existing rows too.
     config = SchemathesisConfig.from_dict(
         {
+            "checks": {"enabled": True},  # every built-in check
             "dictionaries": {kind: {"values": values} for kind, values in known.items()},
             "parameters": {
                 "path.customer_id": {"dictionary": "ids", "probability": 0.5},
