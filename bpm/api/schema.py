@@ -17,7 +17,7 @@ from rest_framework import status
 
 from bpm.api import fields
 from bpm.api.idempotency import HEADER, KEY_PATTERN, REPLAYED_HEADER
-from bpm.api.serializers import ErrorSerializer
+from bpm.api.serializers.base import ErrorSerializer
 from bpm.models import SagaDefinition
 
 DESCRIPTIONS = {

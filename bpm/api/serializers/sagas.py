@@ -1,13 +1,11 @@
-"""Serializers: what a request may say (validated strictly) and what a response looks like.
+"""Sagas: starting one, reading it and its timeline, and the operator actions on it.
 
-Request serializers refuse fields they do not know. Response serializers read model rows (and
-the few values computed for them by the views) and never query on their own, so a list costs the
-same number of queries whatever its length.
+Response serializers read rows the views loaded and never query on their own, so a list costs
+the same number of queries whatever its length.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -15,16 +13,13 @@ from rest_framework import serializers
 
 from bpm import definitions
 from bpm.api.fields import (
-    MAX_ID,
     JSONObjectField,
-    MoneyField,
-    PositiveMoneyField,
     Rfc3339DateTimeField,
     StrictBooleanField,
     StrictCharField,
-    StrictEmailField,
     StrictIntegerField,
 )
+from bpm.api.serializers.base import RequestSerializer
 from bpm.models import (
     Direction,
     SagaInstance,
@@ -35,109 +30,8 @@ from bpm.models import (
     StepStatus,
     StuckReason,
 )
-from orders.models import OrderState, RejectionReason
 
-MAX_PRODUCTS = 1000
 REASON_LENGTH = 1000
-
-
-class RequestSerializer(serializers.Serializer):
-    """A request body: unknown fields are an error, not silently dropped."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {str(name): ["Unknown field."] for name in unknown}
-                )
-        return super().to_internal_value(data)
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="stable, machine-readable, e.g. invalid, not_found")
-    message = serializers.CharField(help_text="for people")
-    details = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
-        help_text='per field, by path (e.g. "input.total", "products[0]"): what is wrong',
-    )
-
-
-# --- customers --------------------------------------------------------------------------------
-
-
-class CustomerCreateSerializer(RequestSerializer):
-    """A new customer account; the email address is optional."""
-
-    name = StrictCharField(max_length=200)
-    credit_limit = MoneyField()
-    email = StrictEmailField(
-        required=False, allow_null=True, max_length=254, help_text="where confirmations go"
-    )
-
-
-class CustomerSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    email = serializers.EmailField(allow_null=True)
-    credit_limit = MoneyField()
-    available_credit = serializers.SerializerMethodField(
-        help_text="the credit limit less the reserved payments"
-    )
-    created_at = serializers.DateTimeField()
-
-    @extend_schema_field(MoneyField())
-    def get_available_credit(self, customer: Any) -> str:
-        # Computed by the payments service and handed over by the view.
-        return f"{self.context['available_credit']:.2f}"
-
-
-# --- orders -----------------------------------------------------------------------------------
-
-
-class NotificationSerializer(RequestSerializer):
-    """The text of the confirmation mail, instead of the standard one."""
-
-    message = StrictCharField(max_length=10_000, help_text="the confirmation mail's text")
-
-
-class OrderCreateSerializer(RequestSerializer):
-    """A new order, decided by its place_order saga."""
-
-    customer_id = StrictIntegerField(min_value=1, max_value=MAX_ID)
-    products = serializers.ListField(
-        child=StrictIntegerField(min_value=1, max_value=MAX_ID),
-        min_length=1,
-        max_length=MAX_PRODUCTS,
-        help_text="product ids",
-    )
-    total = PositiveMoneyField()
-    payment_method = StrictCharField(
-        max_length=32,
-        help_text="credit_card, or a test card: card_declined, card_flaky, card_down, card_slow",
-    )
-    notification = NotificationSerializer(required=False)
-    email = StrictEmailField(
-        required=False, max_length=254, help_text="where to send the confirmation"
-    )
-
-
-class OrderSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    customer_id = serializers.IntegerField()
-    products = serializers.ListField(child=serializers.IntegerField(), source="product_ids")
-    total = MoneyField()
-    state = serializers.ChoiceField(choices=OrderState.choices)
-    rejection_reason = serializers.ChoiceField(choices=RejectionReason.choices, allow_null=True)
-    saga = serializers.UUIDField(source="saga_id", help_text="the place_order saga deciding it")
-    created_at = serializers.DateTimeField()
-    updated_at = serializers.DateTimeField()
-
-
-# --- sagas ------------------------------------------------------------------------------------
 
 
 class SagaStartSerializer(RequestSerializer):
@@ -289,53 +183,3 @@ class PreviewSerializer(serializers.Serializer):
     plan = serializers.ListField(
         child=serializers.CharField(), help_text='the same as lines: "run x", "compensate y"'
     )
-
-
-# --- definitions ------------------------------------------------------------------------------
-
-
-class RetryPolicySerializer(serializers.Serializer):
-    max_attempts = serializers.IntegerField()
-    initial_backoff = serializers.FloatField(help_text="seconds")
-    multiplier = serializers.FloatField(source="backoff_multiplier")
-    max_backoff = serializers.FloatField(help_text="seconds")
-    jitter = serializers.FloatField(help_text="fraction of the delay")
-
-
-class StepDefinitionSerializer(serializers.Serializer):
-    position = serializers.IntegerField()
-    name = serializers.CharField()
-    action = serializers.CharField()
-    compensation = serializers.CharField(allow_blank=True)
-    kind = serializers.ChoiceField(choices=StepKind.choices)
-    retry = RetryPolicySerializer(source="*")
-    timeout = serializers.FloatField(help_text="seconds")
-    queue = serializers.CharField()
-
-
-class DefinitionVersionSerializer(serializers.Serializer):
-    version = serializers.IntegerField()
-    title = serializers.CharField()
-    description = serializers.CharField(allow_blank=True)
-    is_active = serializers.BooleanField()
-    input_schema = serializers.DictField(allow_null=True)
-    created_at = serializers.DateTimeField()
-    steps = StepDefinitionSerializer(many=True)
-
-
-class DefinitionSummarySerializer(serializers.Serializer):
-    name = serializers.CharField()
-    title = serializers.CharField()
-    latest_version = serializers.IntegerField(
-        allow_null=True, help_text="the version a start uses; null when none is active"
-    )
-    versions = serializers.ListField(
-        child=serializers.IntegerField(), source="version_numbers", help_text="newest first"
-    )
-
-
-class DefinitionSerializer(serializers.Serializer):
-    name = serializers.CharField()
-    latest_version = serializers.IntegerField(allow_null=True)
-    latest = DefinitionVersionSerializer(allow_null=True)
-    versions = DefinitionVersionSerializer(many=True, help_text="newest first")

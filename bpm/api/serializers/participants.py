@@ -1,0 +1,89 @@
+"""Customers and orders: what a shop sends, and what it reads back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from bpm.api.fields import (
+    MAX_ID,
+    MoneyField,
+    PositiveMoneyField,
+    StrictCharField,
+    StrictEmailField,
+    StrictIntegerField,
+)
+from bpm.api.serializers.base import RequestSerializer
+from orders.models import OrderState, RejectionReason
+
+MAX_PRODUCTS = 1000
+
+
+class CustomerCreateSerializer(RequestSerializer):
+    """A new customer account; the email address is optional."""
+
+    name = StrictCharField(max_length=200)
+    credit_limit = MoneyField()
+    email = StrictEmailField(
+        required=False, allow_null=True, max_length=254, help_text="where confirmations go"
+    )
+
+
+class CustomerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.EmailField(allow_null=True)
+    credit_limit = MoneyField()
+    available_credit = serializers.SerializerMethodField(
+        help_text="the credit limit less the reserved payments"
+    )
+    created_at = serializers.DateTimeField()
+
+    @extend_schema_field(MoneyField())
+    def get_available_credit(self, customer: Any) -> str:
+        # Computed by the payments service and handed over by the view.
+        return f"{self.context['available_credit']:.2f}"
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+
+class NotificationSerializer(RequestSerializer):
+    """The text of the confirmation mail, instead of the standard one."""
+
+    message = StrictCharField(max_length=10_000, help_text="the confirmation mail's text")
+
+
+class OrderCreateSerializer(RequestSerializer):
+    """A new order, decided by its place_order saga."""
+
+    customer_id = StrictIntegerField(min_value=1, max_value=MAX_ID)
+    products = serializers.ListField(
+        child=StrictIntegerField(min_value=1, max_value=MAX_ID),
+        min_length=1,
+        max_length=MAX_PRODUCTS,
+        help_text="product ids",
+    )
+    total = PositiveMoneyField()
+    payment_method = StrictCharField(
+        max_length=32,
+        help_text="credit_card, or a test card: card_declined, card_flaky, card_down, card_slow",
+    )
+    notification = NotificationSerializer(required=False)
+    email = StrictEmailField(
+        required=False, max_length=254, help_text="where to send the confirmation"
+    )
+
+
+class OrderSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    customer_id = serializers.IntegerField()
+    products = serializers.ListField(child=serializers.IntegerField(), source="product_ids")
+    total = MoneyField()
+    state = serializers.ChoiceField(choices=OrderState.choices)
+    rejection_reason = serializers.ChoiceField(choices=RejectionReason.choices, allow_null=True)
+    saga = serializers.UUIDField(source="saga_id", help_text="the place_order saga deciding it")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()

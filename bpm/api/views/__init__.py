@@ -1,0 +1,1 @@
+"""The API's views, by resource (bpm/api/urls.py maps them)."""

@@ -1,0 +1,178 @@
+"""Sagas: start, list, read, the timeline, and the operator actions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from bpm import errors, services
+from bpm.api import queries
+from bpm.api.idempotency import idempotent
+from bpm.api.pagination import NewestFirst, OldestEventFirst
+from bpm.api.schema import CREATE_PARAMETERS
+from bpm.api.schema import errors as error_responses
+from bpm.api.serializers.sagas import (
+    ActionSerializer,
+    EventSerializer,
+    PreviewSerializer,
+    RetrySerializer,
+    SagaDetailSerializer,
+    SagaFilterSerializer,
+    SagaSerializer,
+    SagaStartSerializer,
+    SkipSerializer,
+)
+from bpm.api.views.base import ApiView, created, validated
+
+SAGA_ID = OpenApiParameter("saga_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+
+
+def saga_data(saga_id: Any) -> dict[str, Any]:
+    return SagaDetailSerializer(queries.saga_with_runs(str(saga_id))).data
+
+
+class SagaList(ApiView):
+    required_permissions = {"GET": ["bpm.view_sagainstance"], "POST": ["bpm.start_saga"]}
+    pagination_class = NewestFirst
+
+    @extend_schema(
+        tags=["sagas"],
+        summary="Sagas, newest first, filtered",
+        parameters=[SagaFilterSerializer],
+        responses={200: SagaSerializer(many=True), **error_responses(400, 404)},
+    )
+    def get(self, request: Request) -> Response:
+        # A plain dict: DRF reads an empty query value as "not given", the schema as "empty".
+        filters = validated(SagaFilterSerializer, request.query_params.dict())
+        return self.paginated(queries.sagas_matching(**filters), SagaSerializer)
+
+    @extend_schema(
+        tags=["sagas"],
+        summary="Start a saga",
+        request=SagaStartSerializer,
+        responses={201: SagaDetailSerializer, **error_responses(400, 409, 415, 422)},
+        parameters=CREATE_PARAMETERS,
+    )
+    def post(self, request: Request) -> Response:
+        data = validated(SagaStartSerializer, request.data)
+
+        def create() -> Response:
+            saga = start_saga(request, data)
+            return created(request, saga_data(saga.id), "api:saga", saga.id)
+
+        return idempotent(request, create)
+
+
+def start_saga(request: Request, data: dict[str, Any]) -> Any:
+    """Start the saga, reporting an unknown definition or version as bad input."""
+    try:
+        return services.saga_start(
+            definition=data["definition"],
+            version=data.get("version"),
+            input=data["input"],
+            business_key=data["business_key"],
+            user=request.user,
+        )
+    except errors.NotFound as exc:
+        field = "version" if data.get("version") is not None else "definition"
+        raise exceptions.ValidationError({field: [str(exc)]}) from None
+
+
+class SagaDetail(ApiView):
+    required_permissions = {"GET": ["bpm.view_sagainstance"]}
+
+    @extend_schema(
+        tags=["sagas"],
+        summary="A saga: its status, input, context and steps",
+        parameters=[SAGA_ID],
+        responses={200: SagaDetailSerializer, **error_responses(404)},
+    )
+    def get(self, request: Request, saga_id: str) -> Response:
+        return Response(saga_data(saga_id))
+
+
+class SagaEvents(ApiView):
+    required_permissions = {"GET": ["bpm.view_sagainstance", "bpm.view_sagaevent"]}
+    pagination_class = OldestEventFirst
+
+    @extend_schema(
+        tags=["sagas"],
+        summary="A saga's timeline, oldest first",
+        parameters=[SAGA_ID],
+        responses={200: EventSerializer(many=True), **error_responses(400, 404)},
+    )
+    def get(self, request: Request, saga_id: str) -> Response:
+        saga = services.saga_get(queries.saga_uuid(saga_id))
+        return self.paginated(queries.saga_events(saga.id), EventSerializer)
+
+
+class SagaAction(ApiView):
+    """An operator action: 202 with the saga once applied, 200 with the plan for a preview."""
+
+    action = ""
+    serializer: type[ActionSerializer] = ActionSerializer
+    perform: Callable[..., services.ActionResult]
+
+    def post(self, request: Request, saga_id: str) -> Response:
+        data = validated(self.serializer, request.data)
+        result = type(self).perform(saga_id=queries.saga_uuid(saga_id), user=request.user, **data)
+        if not result.applied:
+            plan = {
+                "action": result.action,
+                "saga": result.saga.id,
+                "will_run": [{"step": step, "direction": way} for step, way in result.will_run],
+                "plan": result.describe(),
+            }
+            return Response(PreviewSerializer(plan).data)
+        return Response(saga_data(result.saga.id), status=status.HTTP_202_ACCEPTED)
+
+
+def action_schema(action: str, serializer: type[ActionSerializer], summary: str) -> Any:
+    return extend_schema_view(
+        post=extend_schema(
+            tags=["sagas"],
+            summary=summary,
+            description="Needs the bpm."
+            f"{action}_saga permission (operators). With `preview: true` it answers 200 with"
+            " the steps and compensations that would run, in order, and changes nothing.",
+            request=serializer,
+            responses={
+                200: PreviewSerializer,
+                202: SagaDetailSerializer,
+                **error_responses(400, 404, 409, 415),
+            },
+            parameters=[SAGA_ID],
+        )
+    )
+
+
+@action_schema("retry", RetrySerializer, "Retry a stuck saga from its failed step")
+class SagaRetry(SagaAction):
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+    serializer = RetrySerializer
+    perform = staticmethod(services.saga_retry)
+
+
+@action_schema("skip", SkipSerializer, "Skip a stuck saga's failed step, recording its output")
+class SagaSkip(SagaAction):
+    required_permissions = {"POST": ["bpm.skip_saga"]}
+    serializer = SkipSerializer
+    perform = staticmethod(services.saga_skip)
+
+
+@action_schema("compensate", ActionSerializer, "Compensate a stuck saga's finished steps")
+class SagaCompensate(SagaAction):
+    required_permissions = {"POST": ["bpm.compensate_saga"]}
+    perform = staticmethod(services.saga_compensate)
+
+
+@action_schema("abort", ActionSerializer, "Abort a stuck saga: resolved by hand")
+class SagaAbort(SagaAction):
+    required_permissions = {"POST": ["bpm.abort_saga"]}
+    perform = staticmethod(services.saga_abort)
