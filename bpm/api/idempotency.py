@@ -78,7 +78,8 @@ def _claim(user: Any, key: str, fingerprint: str) -> IdempotencyRecord:
     records = IdempotencyRecord.objects.filter(user=user, key=key)
     for _ in range(CLAIM_ATTEMPTS):
         now = clock.now()
-        records.filter(expires_at__lte=now).delete()
+        # Every expired key, not only this one: the table holds one expiry period of keys.
+        IdempotencyRecord.objects.filter(expires_at__lte=now).delete()
         try:
             with transaction.atomic():
                 return IdempotencyRecord.objects.create(

@@ -94,12 +94,14 @@ def test_keys_belong_to_their_user(shop, as_role):
     assert Order.objects.count() == 2
 
 
-def test_a_key_expires_after_24_hours(shop):
+def test_a_key_expires_after_24_hours_and_expired_keys_are_purged(shop, as_role):
     place(shop)
+    place(as_role("clients", username="other-shop"), key="another")
     clock.advance(24 * 3600 + 1)
     second = place(shop)
     assert (second.status_code, second.has_header("Idempotent-Replayed")) == (201, False)
-    assert Order.objects.count() == 2
+    assert Order.objects.count() == 3
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == [KEY]
 
 
 @override_settings(BPM_API_IDEMPOTENCY_EXPIRY=60)
