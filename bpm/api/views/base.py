@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +20,8 @@ from rest_framework.views import APIView
 
 from bpm.api.errors import error_body
 from bpm.api.pagination import TimePagination
+from bpm.api.schema import CREATE_PARAMETERS
+from bpm.api.schema import errors as error_responses
 
 
 class ApiView(APIView):
@@ -54,6 +57,20 @@ def validated(serializer: type[serializers.Serializer], data: Any) -> dict[str, 
     checked = serializer(data=data)
     checked.is_valid(raise_exception=True)
     return dict(checked.validated_data)
+
+
+def creating(
+    tag: str, summary: str, request: type[serializers.Serializer], response: Any, **more: Any
+) -> Any:
+    """Return the schema of a POST that creates: 201, its errors, Idempotency-Key, Location."""
+    return extend_schema(
+        tags=[tag],
+        summary=summary,
+        request=request,
+        responses={201: response, **error_responses(400, 409, 415, 422)},
+        parameters=CREATE_PARAMETERS,
+        **more,
+    )
 
 
 def created(request: Request, data: Any, view_name: str, pk: Any) -> Response:

@@ -12,7 +12,6 @@ from rest_framework.response import Response
 from bpm.api import queries
 from bpm.api.idempotency import idempotent
 from bpm.api.pagination import NewestFirst
-from bpm.api.schema import CREATE_PARAMETERS
 from bpm.api.schema import errors as error_responses
 from bpm.api.serializers.participants import (
     CustomerCreateSerializer,
@@ -20,7 +19,7 @@ from bpm.api.serializers.participants import (
     OrderCreateSerializer,
     OrderSerializer,
 )
-from bpm.api.views.base import ApiView, created, validated
+from bpm.api.views.base import ApiView, created, creating, validated
 from orders import services as orders
 from payments import services as payments
 from payments.models import Customer
@@ -37,13 +36,7 @@ def customer_data(customer: Customer) -> dict[str, Any]:
 class CustomerCreate(ApiView):
     required_permissions = {"POST": ["payments.add_customer"]}
 
-    @extend_schema(
-        tags=["customers"],
-        summary="Open a customer account",
-        request=CustomerCreateSerializer,
-        responses={201: CustomerSerializer, **error_responses(400, 409, 415, 422)},
-        parameters=CREATE_PARAMETERS,
-    )
+    @creating("customers", "Open a customer account", CustomerCreateSerializer, CustomerSerializer)
     def post(self, request: Request) -> Response:
         data = validated(CustomerCreateSerializer, request.data)
 
@@ -86,15 +79,14 @@ class CustomerOrders(ApiView):
 class OrderCreate(ApiView):
     required_permissions = {"POST": ["orders.add_order", "bpm.start_saga"]}
 
-    @extend_schema(
-        tags=["orders"],
-        summary="Place an order: starts its place_order saga",
+    @creating(
+        "orders",
+        "Place an order: starts its place_order saga",
+        OrderCreateSerializer,
+        OrderSerializer,
         description="The order is created PENDING, in the same transaction as its saga; the saga"
         " approves it or rejects it (INSUFFICIENT_CREDIT, UNKNOWN_CUSTOMER, PAYMENT_DECLINED)."
         " Poll GET /orders/{id}/ for the outcome.",
-        request=OrderCreateSerializer,
-        responses={201: OrderSerializer, **error_responses(400, 409, 415, 422)},
-        parameters=CREATE_PARAMETERS,
     )
     def post(self, request: Request) -> Response:
         data = validated(OrderCreateSerializer, request.data)

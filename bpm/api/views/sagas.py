@@ -15,7 +15,6 @@ from bpm import errors, services
 from bpm.api import queries
 from bpm.api.idempotency import idempotent
 from bpm.api.pagination import NewestFirst, OldestEventFirst
-from bpm.api.schema import CREATE_PARAMETERS
 from bpm.api.schema import errors as error_responses
 from bpm.api.serializers.sagas import (
     ActionSerializer,
@@ -28,7 +27,7 @@ from bpm.api.serializers.sagas import (
     SagaStartSerializer,
     SkipSerializer,
 )
-from bpm.api.views.base import ApiView, created, validated
+from bpm.api.views.base import ApiView, created, creating, validated
 
 SAGA_ID = OpenApiParameter("saga_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
@@ -52,13 +51,7 @@ class SagaList(ApiView):
         filters = validated(SagaFilterSerializer, request.query_params.dict())
         return self.paginated(queries.sagas_matching(**filters), SagaSerializer)
 
-    @extend_schema(
-        tags=["sagas"],
-        summary="Start a saga",
-        request=SagaStartSerializer,
-        responses={201: SagaDetailSerializer, **error_responses(400, 409, 415, 422)},
-        parameters=CREATE_PARAMETERS,
-    )
+    @creating("sagas", "Start a saga", SagaStartSerializer, SagaDetailSerializer)
     def post(self, request: Request) -> Response:
         data = validated(SagaStartSerializer, request.data)
 
