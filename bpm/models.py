@@ -25,12 +25,13 @@ class StepKind(models.TextChoices):
 
 
 class SagaStatus(models.TextChoices):
-    RUNNING = "RUNNING", "running"
-    COMPENSATING = "COMPENSATING", "compensating"
-    COMPLETED = "COMPLETED", "completed"
-    COMPENSATED = "COMPENSATED", "compensated"
-    STUCK = "STUCK", "stuck"
-    ABORTED = "ABORTED", "aborted"
+    # Labels are the values: a status reads the same in code, API, admin and templates.
+    RUNNING = "RUNNING", "RUNNING"
+    COMPENSATING = "COMPENSATING", "COMPENSATING"
+    COMPLETED = "COMPLETED", "COMPLETED"
+    COMPENSATED = "COMPENSATED", "COMPENSATED"
+    STUCK = "STUCK", "STUCK"
+    ABORTED = "ABORTED", "ABORTED"
 
 
 ACTIVE_STATUSES = (SagaStatus.RUNNING, SagaStatus.COMPENSATING)
@@ -50,12 +51,12 @@ class Direction(models.TextChoices):
 
 
 class StepStatus(models.TextChoices):
-    PENDING = "PENDING", "pending"
-    RUNNING = "RUNNING", "running"
-    SUCCEEDED = "SUCCEEDED", "succeeded"
-    FAILED = "FAILED", "failed"
-    SKIPPED = "SKIPPED", "skipped"
-    CANCELLED = "CANCELLED", "cancelled"
+    PENDING = "PENDING", "PENDING"
+    RUNNING = "RUNNING", "RUNNING"
+    SUCCEEDED = "SUCCEEDED", "SUCCEEDED"
+    FAILED = "FAILED", "FAILED"
+    SKIPPED = "SKIPPED", "SKIPPED"
+    CANCELLED = "CANCELLED", "CANCELLED"
 
 
 class FailureKind(models.TextChoices):
