@@ -147,7 +147,7 @@ def saga_retry(
     actor = permissions.authorize(user=user, actor=actor, action=RETRY)
 
     def check(saga: SagaInstance, runs: Runs) -> None:
-        _require_stuck(saga, RETRY)
+        _forbid_retry(saga, runs)
         if input is not None:
             validate_input(saga.definition, input)
         if context is not None and not isinstance(context, dict):
@@ -184,9 +184,7 @@ def saga_skip(
     output = {} if output is None else output
 
     def check(saga: SagaInstance, runs: Runs) -> None:
-        _require_stuck(saga, SKIP)
-        if _blocking(saga, runs) is None:
-            raise Conflict("no step has failed, so there is nothing to skip; retry or abort")
+        _forbid_skip(saga, runs)
         if not isinstance(output, dict):
             raise InvalidInput("must be a JSON object", path="output")
 
@@ -227,20 +225,7 @@ def saga_compensate(
     """Stop a saga stuck going forward and undo its finished steps, newest first."""
     actor = permissions.authorize(user=user, actor=actor, action=COMPENSATE)
 
-    def check(saga: SagaInstance, runs: Runs) -> None:
-        _require_stuck(saga, COMPENSATE)
-        if saga.stuck_direction == Direction.COMPENSATION:
-            raise Conflict(
-                "the saga is already compensating: retry or skip the failed compensation"
-            )
-        pivot = _committed_pivot(saga, runs)
-        if pivot:
-            raise Conflict(
-                f"the pivot step {pivot!r} has committed, so this saga can only go forward:"
-                " retry, skip or abort"
-            )
-        if any(run.status in (StepStatus.PENDING, StepStatus.RUNNING) for run in runs.values()):
-            raise Conflict("a step is still running; wait for it or abort")
+    check = _forbid_compensate
 
     def simulate(saga: SagaInstance, states: States) -> str:
         return SagaStatus.COMPENSATING
@@ -264,8 +249,7 @@ def saga_abort(
     """Close a stuck saga as resolved by hand: nothing more runs."""
     actor = permissions.authorize(user=user, actor=actor, action=ABORT)
 
-    def check(saga: SagaInstance, runs: Runs) -> None:
-        _require_stuck(saga, ABORT)
+    check = _forbid_abort
 
     def simulate(saga: SagaInstance, states: States) -> str:
         return SagaStatus.ABORTED
@@ -281,10 +265,65 @@ def saga_abort(
     return _operate(saga_id, ABORT, reason, actor, preview, check, simulate, apply)
 
 
-# --- the shared shape of an operator action ---------------------------------------------------
+# --- what each action's state requires -------------------------------------------------------
 
 Runs = dict[tuple[str, str], StepRun]
 States = dict[tuple[str, str], planner.RunState]
+
+
+def _forbid_retry(saga: SagaInstance, runs: Runs) -> None:
+    _require_stuck(saga, RETRY)
+
+
+def _forbid_skip(saga: SagaInstance, runs: Runs) -> None:
+    _require_stuck(saga, SKIP)
+    if _blocking(saga, runs) is None:
+        raise Conflict("no step has failed, so there is nothing to skip; retry or abort")
+
+
+def _forbid_compensate(saga: SagaInstance, runs: Runs) -> None:
+    _require_stuck(saga, COMPENSATE)
+    if saga.stuck_direction == Direction.COMPENSATION:
+        raise Conflict("the saga is already compensating: retry or skip the failed compensation")
+    pivot = _committed_pivot(saga, runs)
+    if pivot:
+        raise Conflict(
+            f"the pivot step {pivot!r} has committed, so this saga can only go forward:"
+            " retry, skip or abort"
+        )
+    if any(run.status in (StepStatus.PENDING, StepStatus.RUNNING) for run in runs.values()):
+        raise Conflict("a step is still running; wait for it or abort")
+
+
+def _forbid_abort(saga: SagaInstance, runs: Runs) -> None:
+    _require_stuck(saga, ABORT)
+
+
+# Raise Conflict when the saga's state forbids the action; the services check under the row lock.
+STATE_RULES: dict[str, Callable[[SagaInstance, Runs], None]] = {
+    RETRY: _forbid_retry,
+    SKIP: _forbid_skip,
+    COMPENSATE: _forbid_compensate,
+    ABORT: _forbid_abort,
+}
+
+
+def saga_actions_allowed(saga: SagaInstance, runs: Runs) -> list[str]:
+    """Return the actions the saga's state allows, for a page to offer (no lock: a hint only).
+
+    `runs` is the newest run per (step, direction), as engine.latest_runs returns it.
+    """
+    allowed = []
+    for action, forbid in STATE_RULES.items():
+        try:
+            forbid(saga, runs)
+        except Conflict:
+            continue
+        allowed.append(action)
+    return allowed
+
+
+# --- the shared shape of an operator action ---------------------------------------------------
 
 
 def _operate(

@@ -16,21 +16,17 @@ from typing import Any
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 
-from bpm import clock, permissions
+from bpm import clock, permissions, services
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.diagram import render_diagram, step_states
 from bpm.dashboard.fragment import render_page
 from bpm.dashboard.timeline import lane_label, render_timeline
 from bpm.models import (
-    Direction,
     EventType,
     SagaEvent,
     SagaInstance,
-    SagaStatus,
     StepDefinition,
-    StepKind,
     StepRun,
-    StepStatus,
 )
 
 PAGE = "dashboard/saga.html"
@@ -153,40 +149,11 @@ def load_saga(saga_id: uuid.UUID) -> SagaView:
 
 def allowed_actions(view: SagaView) -> list[str]:
     """Return the actions the saga's state allows, by the rules the services enforce."""
-    saga = view.saga
-    if saga.status != SagaStatus.STUCK:
-        return []
-    latest = view.latest
-    allowed = ["retry", "edit"]
-    if _blocking(saga, latest):
-        allowed.append("skip")
-    if _may_compensate(saga, latest):
-        allowed.append("compensate")
-    allowed.append("abort")
+    allowed = services.saga_actions_allowed(view.saga, view.latest)
+    if permissions.RETRY in allowed:
+        # Retry with edited input is a retry, offered as its own button.
+        allowed.insert(allowed.index(permissions.RETRY) + 1, "edit")
     return allowed
-
-
-def _blocking(saga: SagaInstance, latest: Runs) -> bool:
-    return any(
-        direction == saga.stuck_direction
-        and run.status in (StepStatus.FAILED, StepStatus.CANCELLED)
-        for (_, direction), run in latest.items()
-    )
-
-
-def _may_compensate(saga: SagaInstance, latest: Runs) -> bool:
-    if saga.stuck_direction == Direction.COMPENSATION:
-        return False
-    pivot_committed = any(
-        direction == Direction.FORWARD
-        and run.step.kind == StepKind.PIVOT
-        and run.status == StepStatus.SUCCEEDED
-        for (_, direction), run in latest.items()
-    )
-    in_flight = any(
-        run.status in (StepStatus.PENDING, StepStatus.RUNNING) for run in latest.values()
-    )
-    return not pivot_committed and not in_flight
 
 
 def buttons(view: SagaView, user: Any) -> list[Action]:

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from testkit import declare, fresh, three_steps, with_pivot
 
-from bpm import services, sweeper
+from bpm import engine, services, sweeper
 from bpm.declarations import RetryPolicy
 from bpm.declarations import StepDeclaration as Step
 from bpm.errors import Conflict, InvalidInput, NotFound
@@ -203,3 +203,12 @@ def test_two_operators_retrying_at_once_one_wins_and_the_other_gets_a_conflict(
         StepRun.objects.filter(saga=saga, step__name="after", status=StepStatus.PENDING).count()
         == 1
     )
+
+
+def test_the_actions_allowed_are_those_whose_checks_pass(the_world, drained, pivot_saga):
+    saga = stuck_after_pivot(the_world, drained)
+    runs = engine.latest_runs(saga)
+    assert services.saga_actions_allowed(saga, runs) == ["retry", "skip", "abort"]
+    services.saga_abort(saga_id=saga.id, reason="done by hand", actor=ALICE)
+    saga = fresh(saga)
+    assert services.saga_actions_allowed(saga, engine.latest_runs(saga)) == []
