@@ -136,7 +136,7 @@ def validate_input(definition: SagaDefinition, value: Any) -> None:
 def saga_retry(
     *,
     saga_id: uuid.UUID | str,
-    reason: str,
+    reason: str = "",
     actor: str = "",
     user: Any = None,
     input: dict[str, Any] | None = None,
@@ -173,7 +173,7 @@ def saga_retry(
 def saga_skip(
     *,
     saga_id: uuid.UUID | str,
-    reason: str,
+    reason: str = "",
     actor: str = "",
     user: Any = None,
     output: dict[str, Any] | None = None,
@@ -217,7 +217,7 @@ def saga_skip(
 def saga_compensate(
     *,
     saga_id: uuid.UUID | str,
-    reason: str,
+    reason: str = "",
     actor: str = "",
     user: Any = None,
     preview: bool = False,
@@ -241,7 +241,7 @@ def saga_compensate(
 def saga_abort(
     *,
     saga_id: uuid.UUID | str,
-    reason: str,
+    reason: str = "",
     actor: str = "",
     user: Any = None,
     preview: bool = False,
@@ -337,7 +337,8 @@ def _operate(
     apply: Callable[[SagaInstance, Runs, ActionResult], None],
 ) -> ActionResult:
     reason = (reason or "").strip()
-    if not reason:
+    # A preview changes nothing and records nothing, so it needs no reason.
+    if not reason and not preview:
         raise InvalidInput("a reason is required", path="reason")
     with transaction.atomic():
         saga = _lock(saga_id)

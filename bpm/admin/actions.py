@@ -109,7 +109,7 @@ def _apply(
 
 def _preview(request: HttpRequest, action: OperatorAction, saga: SagaInstance) -> Preview:
     try:
-        result = action.service(saga_id=saga.id, reason="preview", user=request.user, preview=True)
+        result = action.service(saga_id=saga.id, user=request.user, preview=True)
     except SagaError as exc:
         return Preview(saga, [], refusal=f"{exc.code.replace('_', ' ')} — {exc}")
     return Preview(saga, result.describe())

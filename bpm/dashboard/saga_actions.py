@@ -33,8 +33,6 @@ from bpm.models import SagaInstance
 
 FRAGMENT = "dashboard/_saga_action.html"
 PAGE = "dashboard/saga_action.html"
-# The preview needs a reason like every call; it is never recorded, since a preview changes nothing.
-PREVIEW_REASON = "preview"
 CONFLICT = "Another operator acted first, or the saga moved on"
 
 
@@ -177,9 +175,7 @@ def _notice(spec: Action, result: services.ActionResult) -> str:
 
 def _preview(request: HttpRequest, saga: SagaInstance, spec: Action) -> list[str]:
     """Return the plan the action would run now; raise Conflict if the state forbids it."""
-    result = SERVICES[spec.name](
-        saga_id=saga.id, user=request.user, reason=PREVIEW_REASON, preview=True
-    )
+    result = SERVICES[spec.name](saga_id=saga.id, user=request.user, preview=True)
     return result.describe()
 
 
