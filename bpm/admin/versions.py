@@ -33,6 +33,11 @@ def _handler_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in registry.handler_names()]
 
 
+def _action_choices() -> list[tuple[str, str]]:
+    # A blank first choice, so a blank step row is left unchanged and ignored.
+    return [("", "— choose a handler —"), *_handler_choices()]
+
+
 def _compensation_choices() -> list[tuple[str, str]]:
     return [("", "— none —"), *_handler_choices()]
 
@@ -45,7 +50,7 @@ class StepForm(forms.ModelForm):
     """One step of a new version; handler and queue names are chosen from what exists."""
 
     action = forms.ChoiceField(
-        choices=_handler_choices,
+        choices=_action_choices,
         error_messages={"invalid_choice": "no handler registered as %(value)r"},
     )
     compensation = forms.ChoiceField(
@@ -177,6 +182,9 @@ class ComposeForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "name" not in self.fields:  # a published version's read-only page
             return
+        if self.initial.get("input_schema") is None:
+            # Shown as "{}" (any object), not "null".
+            self.initial["input_schema"] = {}
         names = SagaDefinition.objects.order_by("name").values_list("name", flat=True).distinct()
         known = ", ".join(names) or "none yet"
         self.fields["name"].help_text = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any
 
 import pytest
@@ -268,3 +269,9 @@ def test_a_composed_version_stays_the_latest_until_the_code_declaration_changes(
     assert definitions.resolve("evolving").version == 2
     changed = declare("evolving", Step("a", "test.remote"), Step("c", "test.remote"))
     assert changed.version == definitions.resolve("evolving").version == 3
+
+
+def test_the_compose_form_starts_blank_as_a_browser_would_post_it(operator):
+    form = operator.get(ADD).content.decode()
+    assert '<option value="" selected>— choose a handler —</option>' in form
+    assert re.search(r"id_input_schema\"[^>]*>\s*{}</textarea>", form)
