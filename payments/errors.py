@@ -30,3 +30,7 @@ class CustomerNotFound(PaymentError):
 
 class PaymentConflict(PaymentError):
     """The idempotency key was already used for a different payment."""
+
+
+class PaymentVoided(PaymentError):
+    """A refund voided the key before any payment was taken under it; the take comes too late."""

@@ -31,6 +31,27 @@ class Customer(models.Model):
         return f"{self.name} <{self.email}>" if self.email else self.name
 
 
+class KeyOutcome(models.TextChoices):
+    TAKEN = "TAKEN", "TAKEN"
+    VOIDED = "VOIDED", "VOIDED"
+
+
+class PaymentKey(models.Model):
+    """What became of a payment's idempotency key, decided once: taken, or voided first.
+
+    A refund that finds no payment voids the key, so a take delivered late (after its saga has
+    compensated) cannot reserve credit that nothing will ever refund. Both outcomes are written to
+    this one unique column, so a concurrent take and refund cannot both win.
+    """
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    outcome = models.CharField(max_length=8, choices=KeyOutcome.choices)
+    decided_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return f"{self.idempotency_key} {self.outcome}"
+
+
 class PaymentStatus(models.TextChoices):
     RESERVED = "RESERVED", "reserved"
     REFUNDED = "REFUNDED", "refunded"

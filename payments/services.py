@@ -12,8 +12,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
 from payments import gateway
-from payments.errors import CustomerNotFound, PaymentConflict, PaymentRefused, RefusalCode
-from payments.models import Customer, Payment, PaymentStatus
+from payments.errors import (
+    CustomerNotFound,
+    PaymentConflict,
+    PaymentError,
+    PaymentRefused,
+    PaymentVoided,
+    RefusalCode,
+)
+from payments.models import Customer, KeyOutcome, Payment, PaymentKey, PaymentStatus
 
 CENT = Decimal("0.01")
 # Amounts hold 12 digits, 2 of them after the point.
@@ -92,13 +99,18 @@ def payment_take(
 
     A repeated key returns the payment already taken, without calling the gateway again.
     Raises PaymentRefused (UNKNOWN_CUSTOMER, INSUFFICIENT_CREDIT, PAYMENT_DECLINED) for a business
-    refusal; gateway.GatewayUnavailable and anything else are faults worth retrying.
+    refusal; PaymentVoided when a refund for the key ran first (the take arrives too late);
+    gateway.GatewayUnavailable and anything else are faults worth retrying.
     """
     amount = _positive_amount(amount)
     existing = payment_for_key(idempotency_key=idempotency_key)
     if existing is not None:
         _require_same(existing, customer_id, order_id, amount, method)
         return existing
+    if PaymentKey.objects.filter(
+        idempotency_key=idempotency_key, outcome=KeyOutcome.VOIDED
+    ).exists():
+        raise _voided(idempotency_key)
     with transaction.atomic():
         refusal = _credit_refusal(_locked_customer(customer_id), customer_id, amount)
     if refusal is not None:
@@ -107,13 +119,17 @@ def payment_take(
         charge = gateway.charge(idempotency_key=idempotency_key, method=method, amount=amount)
     except gateway.CardDeclined as exc:
         raise PaymentRefused(RefusalCode.PAYMENT_DECLINED, str(exc)) from exc
-    # The credit may have been taken by a concurrent payment while the gateway worked.
+    # The credit may have been taken by a concurrent payment while the gateway worked, and the
+    # key voided by a refund that ran meanwhile.
+    failure: PaymentError | None = None
     with transaction.atomic():
         customer = _locked_customer(customer_id)
         payment = payment_for_key(idempotency_key=idempotency_key)
         if payment is None:
-            refusal = _credit_refusal(customer, customer_id, amount)
-            if refusal is None:
+            failure = _credit_refusal(customer, customer_id, amount)
+            if failure is None and _decide(idempotency_key, KeyOutcome.TAKEN) == KeyOutcome.VOIDED:
+                failure = _voided(idempotency_key)
+            if failure is None:
                 assert customer is not None
                 payment = Payment.objects.create(
                     customer=customer,
@@ -124,9 +140,9 @@ def payment_take(
                     gateway_reference=charge.reference,
                 )
     if payment is None:
-        assert refusal is not None
+        assert failure is not None
         gateway.refund(idempotency_key=idempotency_key)
-        raise refusal
+        raise failure
     return payment
 
 
@@ -134,12 +150,17 @@ def payment_refund(*, idempotency_key: str) -> Payment | None:
     """Refund the payment taken under the key; None when no payment was taken (nothing to undo).
 
     Refunding twice is harmless. When no payment was recorded, the gateway is still asked to give
-    back a charge it may hold under the key (an attempt that died before recording its payment).
+    back a charge it may hold under the key (an attempt that died before recording its payment),
+    and the key is voided, so a take that arrives later refuses instead of reserving credit.
     """
     payment = payment_for_key(idempotency_key=idempotency_key)
     if payment is None:
         gateway.refund(idempotency_key=idempotency_key)
-        return None
+        if _decide(idempotency_key, KeyOutcome.VOIDED) == KeyOutcome.VOIDED:
+            return None
+        # A take recorded its payment meanwhile: refund that.
+        payment = payment_for_key(idempotency_key=idempotency_key)
+        assert payment is not None
     if payment.status == PaymentStatus.REFUNDED:
         return payment
     gateway.refund(idempotency_key=idempotency_key)
@@ -158,6 +179,23 @@ def payment_for_key(*, idempotency_key: str) -> Payment | None:
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _decide(idempotency_key: str, outcome: str) -> str:
+    """Record what became of the key unless something already has; return the key's outcome."""
+    try:
+        with transaction.atomic():
+            PaymentKey.objects.create(idempotency_key=idempotency_key, outcome=outcome)
+    except IntegrityError:
+        return PaymentKey.objects.get(idempotency_key=idempotency_key).outcome
+    return outcome
+
+
+def _voided(idempotency_key: str) -> PaymentVoided:
+    return PaymentVoided(
+        f"the payment under key {idempotency_key!r} was refunded before it was taken;"
+        " it will not be taken now"
+    )
 
 
 def _locked_customer(customer_id: int) -> Customer | None:

@@ -8,7 +8,15 @@ import pytest
 from factories import CustomerFactory
 
 from payments import gateway, services
-from payments.models import ChargeStatus, GatewayCharge, PaymentStatus
+from payments.errors import PaymentVoided
+from payments.models import (
+    ChargeStatus,
+    GatewayCharge,
+    KeyOutcome,
+    Payment,
+    PaymentKey,
+    PaymentStatus,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +74,27 @@ def test_a_payment_that_gateway_down_never_took_compensates_to_nothing():
             idempotency_key="take-3",
         )
     assert services.payment_refund(idempotency_key="take-3") is None
+
+
+def test_a_take_that_arrives_after_its_refund_takes_nothing():
+    # A stale delivery of take_payment, after the saga's compensation found nothing to refund.
+    customer = CustomerFactory(credit_limit=Decimal("50.00"))
+    assert services.payment_refund(idempotency_key="late-1") is None
+    with pytest.raises(PaymentVoided, match="refunded before it was taken"):
+        services.payment_take(
+            customer_id=customer.pk,
+            order_id=1,
+            amount="30.00",
+            method="credit_card",
+            idempotency_key="late-1",
+        )
+    assert not Payment.objects.exists()
+    assert not GatewayCharge.objects.filter(idempotency_key="late-1").exists()
+    assert services.customer_available_credit(customer_id=customer.pk) == Decimal("50.00")
+
+
+def test_a_refund_after_the_take_decided_the_key_refunds_the_payment(payment):
+    assert PaymentKey.objects.get(idempotency_key="take-1").outcome == KeyOutcome.TAKEN
+    refunded = services.payment_refund(idempotency_key="take-1")
+    assert refunded is not None and refunded.status == PaymentStatus.REFUNDED
+    assert PaymentKey.objects.get(idempotency_key="take-1").outcome == KeyOutcome.TAKEN
