@@ -16,7 +16,7 @@ from django.http import HttpRequest
 from bpm.admin.readonly import ReadOnlyAdmin, ReadOnlyInline
 from bpm.admin.saved import adopt
 from payments import services
-from payments.models import Customer, GatewayCharge, Payment, PaymentStatus
+from payments.models import Customer, GatewayCharge, Payment, PaymentKey, PaymentStatus
 
 
 class PaymentInline(ReadOnlyInline):
@@ -127,3 +127,12 @@ class GatewayChargeAdmin(ReadOnlyAdmin):
     )
     list_filter = ("status", "method")
     search_fields = ("=idempotency_key", "=reference")
+
+
+@admin.register(PaymentKey)
+class PaymentKeyAdmin(ReadOnlyAdmin):
+    """Which came first for each key, the take or the refund (a VOIDED key refuses late takes)."""
+
+    list_display = ("idempotency_key", "outcome", "decided_at")
+    list_filter = ("outcome",)
+    search_fields = ("=idempotency_key",)

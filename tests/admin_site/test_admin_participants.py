@@ -15,7 +15,8 @@ from factories import CustomerFactory, NotificationFactory, OrderFactory, Paymen
 from notifications.models import Notification
 from orders.models import Order, OrderState, RejectionReason
 from payments import gateway
-from payments.models import Customer, GatewayCharge, Payment
+from payments import services as payment_services
+from payments.models import Customer, GatewayCharge, Payment, PaymentKey
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +36,12 @@ def a_charge() -> GatewayCharge:
     return GatewayCharge.objects.get(idempotency_key=key)
 
 
+def a_voided_key() -> PaymentKey:
+    key = f"voided-{PaymentKey.objects.count()}"
+    payment_services.payment_refund(idempotency_key=key)
+    return PaymentKey.objects.get(idempotency_key=key)
+
+
 def a_correction() -> Notification:
     return NotificationFactory(correction_of=NotificationFactory())
 
@@ -44,6 +51,7 @@ MAKERS: dict[str, Callable[[], object]] = {
     "payments_customer": lambda: PaymentFactory().customer,
     "payments_payment": PaymentFactory,
     "payments_gatewaycharge": a_charge,
+    "payments_paymentkey": a_voided_key,
     "notifications_notification": a_correction,
 }
 
@@ -82,6 +90,7 @@ def test_every_participant_list_costs_the_same_queries_for_3_or_30_rows(viewer, 
         ("orders_order", Order),
         ("payments_payment", Payment),
         ("payments_gatewaycharge", GatewayCharge),
+        ("payments_paymentkey", PaymentKey),
         ("notifications_notification", Notification),
     ],
 )
