@@ -148,16 +148,6 @@ def test_htmx_polling_gets_the_live_region_alone(the_world, viewer):
     assert "HX-Request" in response["Vary"]
 
 
-def test_an_anonymous_visitor_is_sent_to_the_admin_login(stuck):
-    response = Client().get(saga_url(stuck))
-    assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/?next=")
-
-
-def test_a_staff_user_without_the_view_permission_is_refused(stuck):
-    assert client_as("stan").get(saga_url(stuck)).status_code == 403
-
-
 def test_an_unknown_saga_or_a_bad_id_is_not_found(viewer, stuck):
     assert viewer.get(f"/admin/dashboard/sagas/{uuid.uuid4()}/").status_code == 404
     assert viewer.get("/admin/dashboard/sagas/not-a-uuid/").status_code == 404
