@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import django_rq
 from django.conf import settings
 from django.db import transaction
+from redis import Redis
 from rq.job import Job, JobStatus
+from rq.queue import Queue
+from rq.registry import StartedJobRegistry
+from rq.utils import as_text, utcparse
+from rq.worker import Worker
 
 from bpm import clock
 from bpm.models import StepRun
 
 log = logging.getLogger(__name__)
 
-# SCHEDULED is not live here: the sweeper only asks about runs already overdue by the grace
-# period, so a doorbell still waiting in the scheduled registry means no scheduler moved it (the
-# worker holding the scheduler lock died) and it must be rung again.
-LIVE_STATUSES = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED}
 # RQ's own limit sits above the step's timeout: the lease is what enforces the step's timeout,
 # the job limit only stops a horse that hangs for good (and leaves room for inline continuation).
 JOB_TIMEOUT_MARGIN = 30
@@ -52,10 +56,77 @@ def ring_now(run_id: int, token: str, due_at: datetime, timeout: float, queue: s
 
 
 def has_live_job(run: StepRun, queue: str) -> bool:
-    """Say whether Redis holds a doorbell for this run's current token that a worker will see."""
-    connection = django_rq.get_connection(queue)
-    try:
-        job = Job.fetch(job_id(run.id, str(run.token)), connection=connection)
-    except Exception:
-        return False
-    return job.get_status(refresh=False) in LIVE_STATUSES
+    """Say whether a live worker will run the doorbell for this run's current token."""
+    return run.id in live_doorbells([(run, queue)])
+
+
+def live_doorbells(runs: Sequence[tuple[StepRun, str]]) -> set[int]:
+    """Return the ids of the runs whose doorbell (for their current token) is live.
+
+    A doorbell is live when it waits in its queue's list (a worker will pop it), or when it is
+    STARTED by a worker that is registered, heartbeats (its last heartbeat is at most
+    BPM_REDRIVE_GRACE seconds old) and holds it in the queue's started registry. Anything else
+    (no job, still in the scheduled registry past its due time, in RQ's intermediate list after
+    its worker died, STARTED by a dead worker, finished, failed) is not live: the sweeper asks only
+    about runs overdue by the grace period, so such a doorbell will never claim the run.
+    Two pipelined round trips per queue, however many runs.
+    """
+    by_queue: dict[str, list[StepRun]] = defaultdict(list)
+    for run, queue in runs:
+        by_queue[queue].append(run)
+    live: set[int] = set()
+    for queue, queued_runs in by_queue.items():
+        live |= _live_on_queue(django_rq.get_queue(queue), queued_runs)
+    return live
+
+
+def _live_on_queue(queue: Queue, runs: list[StepRun]) -> set[int]:
+    connection = queue.connection
+    ids = {run.id: job_id(run.id, str(run.token)) for run in runs}
+    with connection.pipeline(transaction=False) as pipe:
+        pipe.zrangebyscore(queue.started_job_registry.key, time.time(), "+inf")
+        for jid in ids.values():
+            pipe.hmget(Job.key_for(jid), "status", "worker_name")
+            pipe.lpos(queue.key, jid)
+        replies = pipe.execute()
+    started = {StartedJobRegistry.parse_job_id(entry) for entry in replies[0]}
+    jobs = {
+        run_id: (_text(status), _text(worker), position is not None)
+        for run_id, (status, worker), position in zip(
+            ids, replies[1::2], replies[2::2], strict=True
+        )
+    }
+    holders = {
+        worker for status, worker, _ in jobs.values() if status == JobStatus.STARTED and worker
+    }
+    alive = _alive_workers(connection, holders)
+    live = set()
+    for run_id, (status, worker, in_queue) in jobs.items():
+        if status is None:
+            continue  # no job at all: lost, flushed, or expired
+        if in_queue or (status == JobStatus.STARTED and worker in alive and ids[run_id] in started):
+            live.add(run_id)
+    return live
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return None if value is None else as_text(value)
+
+
+def _alive_workers(connection: Redis, names: set[str | None]) -> set[str]:
+    """Return which of these RQ workers are registered and sent a heartbeat recently."""
+    names_list = [name for name in names if name]
+    if not names_list:
+        return set()
+    with connection.pipeline(transaction=False) as pipe:
+        for name in names_list:
+            key = Worker.redis_worker_namespace_prefix + name
+            pipe.sismember(Worker.redis_workers_keys, key)
+            pipe.hget(key, "last_heartbeat")
+        replies = pipe.execute()
+    fresh_after = datetime.now(UTC) - timedelta(seconds=settings.BPM_REDRIVE_GRACE)
+    alive = set()
+    for name, registered, heartbeat in zip(names_list, replies[0::2], replies[1::2], strict=True):
+        if registered and heartbeat and utcparse(as_text(heartbeat)) >= fresh_after:
+            alive.add(name)
+    return alive

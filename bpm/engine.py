@@ -40,9 +40,11 @@ from bpm.models import (
     EventType,
     SagaDefinition,
     SagaInstance,
+    SagaStatus,
     StepDefinition,
     StepRun,
     StepStatus,
+    StuckReason,
 )
 
 log = logging.getLogger(__name__)
@@ -191,7 +193,11 @@ def execute(run_id: int, token: str, *, inline: bool = False) -> Doorbell | None
         log.warning("doorbell for unknown step run %s ignored", run_id)
         return None
     handler_name = run.step.handler_name(run.direction)
-    handler = registry.get_handler(handler_name)
+    try:
+        handler = registry.get_handler(handler_name)
+    except KeyError:
+        _stop_for_missing_handler(run_id, token, handler_name, actor=actor)
+        return None
     if handler.transactional:
         return _execute_in_one_transaction(run_id, token, handler, actor=actor, inline=inline)
     return _execute_at_least_once(run_id, token, handler, actor=actor, inline=inline)
@@ -206,25 +212,51 @@ def _lock(run_id: int) -> tuple[SagaInstance, StepRun]:
     return saga, run
 
 
-def _claim(saga: SagaInstance, run: StepRun, token: str, *, actor: str) -> uuid.UUID | None:
-    """Mark the run RUNNING under a new lease, or return None when the doorbell is not valid."""
-    now = clock.now()
-    problem = None
+def _doorbell_problem(saga: SagaInstance, run: StepRun, token: str) -> str:
+    """Return why this doorbell may not claim the run, or "" when it may."""
+    problem = ""
     if str(run.token) != token:
         problem = "stale token"
     elif run.status != StepStatus.PENDING:
         problem = f"run is {run.status}"
-    elif run.due_at > now + DUE_TOLERANCE:
+    elif run.due_at > clock.now() + DUE_TOLERANCE:
         problem = "not due yet"
     elif not saga.is_active:
         problem = f"saga is {saga.status}"
     if problem:
         log.info("doorbell for run %s refused: %s", run.id, problem)
+    return problem
+
+
+def _claim(saga: SagaInstance, run: StepRun, token: str, *, actor: str) -> uuid.UUID | None:
+    """Mark the run RUNNING under a new lease, or return None when the doorbell is not valid."""
+    if _doorbell_problem(saga, run, token):
         return None
+    now = clock.now()
     owner = uuid.uuid4()
     lease_until = now + timedelta(seconds=run.step.timeout) + LEASE_GRACE
     run.claim(actor=actor, owner=owner, lease_until=lease_until)
     return owner
+
+
+def _stop_for_missing_handler(run_id: int, token: str, handler_name: str, *, actor: str) -> None:
+    """Stop the saga at once when this worker has no handler for the run (renamed or removed).
+
+    Retrying cannot help and nothing ran, so the run is cancelled (an operator retry after the
+    handler is back runs it afresh, and a compensation has nothing of it to undo).
+    """
+    with transaction.atomic():
+        saga, run = _lock(run_id)
+        if _doorbell_problem(saga, run, token):
+            return
+        message = (
+            f"{run}: the handler {handler_name!r} is not registered in {actor}"
+            " (renamed or removed while this version still runs)"
+        )
+        run.cancel(actor=actor, reason=message)
+        run.save()
+        saga.get_stuck(actor=actor, reason=StuckReason.HANDLER_MISSING, message=message)
+        saga.save()
 
 
 def _execute_in_one_transaction(
@@ -353,9 +385,38 @@ def record(
         assert outcome.error is not None
         _record_fault(saga, run, outcome.error, actor=actor)
     run.save()
-    doorbell = advance(saga, actor=actor, inline_queue=run.step.queue if inline else None)
+    if saga.is_active:
+        doorbell = advance(saga, actor=actor, inline_queue=run.step.queue if inline else None)
+    else:
+        doorbell = None
+        settle_flagged(saga, actor=actor)
     saga.save()
     return doorbell
+
+
+def settle_flagged(saga: SagaInstance, *, actor: str) -> bool:
+    """Finish a STUCK saga whose runs say it is done; return whether it was finished.
+
+    The sweeper may flag a saga (past its deadline, no progress) while its last step is still
+    committing. The runs are the truth: when every step (or every compensation) is done, the
+    saga ends as the planner says instead of staying STUCK with nothing left to do.
+    """
+    if saga.status != SagaStatus.STUCK:
+        return False
+    heading = (
+        SagaStatus.COMPENSATING
+        if saga.stuck_direction == Direction.COMPENSATION
+        else SagaStatus.RUNNING
+    )
+    specs, states = plan_inputs(saga, latest_runs(saga))
+    decision = planner.decide(specs, heading, states)
+    if decision.move == planner.Decision.COMPLETE:
+        saga.complete_after_flag(actor=actor)
+    elif decision.move == planner.Decision.COMPENSATED:
+        saga.compensate_after_flag(actor=actor)
+    else:
+        return False
+    return True
 
 
 def _record_fault(saga: SagaInstance, run: StepRun, error: dict[str, Any], *, actor: str) -> None:

@@ -43,6 +43,7 @@ class StuckReason(models.TextChoices):
     COMPENSATION_FAILED = "COMPENSATION_FAILED", "compensation failed"
     TIMED_OUT = "TIMED_OUT", "timed out"
     NO_PROGRESS = "NO_PROGRESS", "no progress"
+    HANDLER_MISSING = "HANDLER_MISSING", "handler missing"
 
 
 class Direction(models.TextChoices):
@@ -255,6 +256,22 @@ class SagaInstance(FSMModelMixin, models.Model):
         self.stuck_reason = reason
         self.log(EventType.SAGA_STUCK, actor, message, data={"reason": reason})
 
+    @transition(field=status, source=SagaStatus.STUCK, target=SagaStatus.COMPLETED)
+    def complete_after_flag(self, *, actor: str) -> None:
+        """Complete a saga flagged stuck while its last step was committing: the runs win."""
+        self.finished_at = clock.now()
+        message = f"every step finished after the saga was flagged {self.stuck_reason}"
+        self._clear_stuck()
+        self.log(EventType.SAGA_COMPLETED, actor, message)
+
+    @transition(field=status, source=SagaStatus.STUCK, target=SagaStatus.COMPENSATED)
+    def compensate_after_flag(self, *, actor: str) -> None:
+        """Close a saga flagged stuck while its last compensation was committing."""
+        self.finished_at = clock.now()
+        message = f"every compensation finished after the saga was flagged {self.stuck_reason}"
+        self._clear_stuck()
+        self.log(EventType.SAGA_COMPENSATED, actor, message)
+
     @transition(field=status, source=SagaStatus.STUCK, target=SagaStatus.RUNNING)
     def resume_forward(self, *, actor: str, reason: str) -> None:
         self._clear_stuck()
@@ -326,6 +343,12 @@ class StepRun(FSMModelMixin, models.Model):
         self.lease_owner = owner
         self.lease_expires_at = lease_until
         self.log(EventType.STEP_STARTED, actor)
+
+    def redrive(self, *, actor: str, message: str) -> None:
+        """Give this PENDING run a new fence token: only the doorbell rung now may claim it."""
+        assert self.status == StepStatus.PENDING
+        self.token = uuid.uuid4()
+        self.log(EventType.REDRIVEN, actor, message)
 
     @transition(field=status, source=StepStatus.RUNNING, target=StepStatus.SUCCEEDED)
     def succeed(self, *, actor: str, output: dict[str, Any], message: str = "") -> None:

@@ -11,12 +11,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
-from bpm import clock, definitions, dispatch, engine
+from bpm import clock, dispatch, engine, planner
 from bpm.models import (
     ACTIVE_STATUSES,
-    EventType,
     SagaInstance,
-    StepDefinition,
     StepRun,
     StepStatus,
     StuckReason,
@@ -26,6 +24,7 @@ log = logging.getLogger(__name__)
 
 SWEEPER = "sweeper"
 BATCH = 500
+FINISHING = (planner.Decision.COMPLETE, planner.Decision.COMPENSATED)
 
 
 @dataclass
@@ -60,51 +59,69 @@ def expire_leases() -> int:
 
 
 def redrive() -> int:
-    """Ring again for every due run whose doorbell is no longer in Redis."""
+    """Ring again, under a new fence token, for every due run whose doorbell is not live.
+
+    A doorbell is dead when Redis lost it, when no scheduler moved it out of the scheduled
+    registry, or when the worker that dequeued it died before the step committed (see
+    `dispatch.live_doorbells`). The new token makes any late copy of the old doorbell stale, so
+    a wrong guess costs one refused job, never a second claim.
+    """
     cutoff = clock.now() - timedelta(seconds=settings.BPM_REDRIVE_GRACE)
-    due = StepRun.objects.filter(
-        status=StepStatus.PENDING, due_at__lte=cutoff, saga__status__in=ACTIVE_STATUSES
-    ).order_by("due_at")[:BATCH]
-    rung = 0
-    for run in due:
-        step = _step_of(run)
-        if dispatch.has_live_job(run, step.queue):
-            continue
-        dispatch.ring_now(run.id, str(run.token), run.due_at, step.timeout, step.queue)
-        _log_redrive(run)
-        rung += 1
-    return rung
-
-
-def _step_of(run: StepRun) -> StepDefinition:
-    saga_definition_id = SagaInstance.objects.values_list("definition_id", flat=True).get(
-        pk=run.saga_id
+    due = list(
+        StepRun.objects.filter(
+            status=StepStatus.PENDING, due_at__lte=cutoff, saga__status__in=ACTIVE_STATUSES
+        )
+        .select_related("step")
+        .order_by("due_at")[:BATCH]
     )
-    return next(s for s in definitions.steps_of(saga_definition_id) if s.id == run.step_id)
+    live = dispatch.live_doorbells([(run, run.step.queue) for run in due])
+    return sum(_redrive(run) for run in due if run.id not in live)
 
 
-def _log_redrive(run: StepRun) -> None:
+def _redrive(seen: StepRun) -> bool:
     with transaction.atomic():
-        saga = SagaInstance.objects.select_for_update().get(pk=run.saga_id)
+        # A saga locked right now is being worked on (a long transactional step holds the lock
+        # while its worker heartbeats): leave it to the next sweep rather than wait here.
+        saga = (
+            SagaInstance.objects.select_for_update(skip_locked=True)
+            .filter(pk=seen.saga_id, status__in=ACTIVE_STATUSES)
+            .first()
+        )
+        if saga is None:
+            return False
+        run = StepRun.objects.select_related("step").get(pk=seen.pk)
+        if run.status != StepStatus.PENDING or run.token != seen.token:
+            return False
         run.saga = saga
-        run.log(EventType.REDRIVEN, SWEEPER, "no doorbell was waiting in Redis: rang again")
-        saga.save(update_fields=["updated_at"])
+        # The saga row is not saved: a redrive is not progress, so a saga whose doorbells keep
+        # dying is still flagged NO_PROGRESS after BPM_STALL_AFTER.
+        run.redrive(actor=SWEEPER, message="no live doorbell held this due step: rang again")
+        run.save(update_fields=["token"])
+        dispatch.ring(run, timeout=run.step.timeout, queue=run.step.queue)
+        return True
 
 
 def flag_past_deadline() -> int:
     """Mark STUCK (timed out) every active saga past its deadline."""
-    overdue = SagaInstance.objects.filter(
-        status__in=ACTIVE_STATUSES, deadline__lt=clock.now()
-    ).values_list("id", flat=True)[:BATCH]
-    message = "the saga passed its deadline"
-    return sum(
-        _flag(
-            saga_id,
-            StuckReason.TIMED_OUT,
-            message,
-            lambda saga: bool(saga.deadline and saga.deadline < clock.now()),
-        )
-        for saga_id in overdue
+    return sum(flag_timed_out(saga_id) for saga_id in overdue_sagas())
+
+
+def overdue_sagas() -> list[uuid.UUID]:
+    """Return the ids of active sagas past their deadline (a batch of them)."""
+    return list(
+        SagaInstance.objects.filter(
+            status__in=ACTIVE_STATUSES, deadline__lt=clock.now()
+        ).values_list("id", flat=True)[:BATCH]
+    )
+
+
+def flag_timed_out(saga_id: uuid.UUID) -> bool:
+    """Mark this saga STUCK (timed out) if, under its lock, it is still active and overdue."""
+    return _flag(
+        saga_id,
+        StuckReason.TIMED_OUT,
+        "the saga passed its deadline",
+        lambda saga: bool(saga.deadline and saga.deadline < clock.now()),
     )
 
 
@@ -127,6 +144,12 @@ def _flag(
     with transaction.atomic():
         saga = SagaInstance.objects.select_for_update().get(pk=saga_id)
         if not saga.is_active or not applies(saga):
+            return False
+        specs, states = engine.plan_inputs(saga, engine.latest_runs(saga))
+        if planner.decide(specs, saga.status, states).move in FINISHING:
+            # The runs say the saga is done: finish it rather than flag what no longer holds.
+            engine.advance(saga, actor=SWEEPER)
+            saga.save()
             return False
         saga.get_stuck(actor=SWEEPER, reason=reason, message=message)
         for run in StepRun.objects.filter(saga=saga, status=StepStatus.PENDING):
