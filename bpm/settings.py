@@ -144,6 +144,9 @@ if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 BPM_QUEUES = envlist("BPM_QUEUES", "default")
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300} for name in BPM_QUEUES}
 RQ_SHOW_ADMIN_LINK = True
+# `manage.py rqworker` runs bpm's worker: it promotes due delayed doorbells itself (no scheduler
+# lock to lose) and keeps database connections healthy around each job (bpm/worker.py).
+RQ = {"WORKER_CLASS": "bpm.worker.Worker"}
 
 # The engine's tunables. Seconds unless the name says otherwise.
 BPM_SWEEP_INTERVAL = envfloat("BPM_SWEEP_INTERVAL", "5")
@@ -151,6 +154,10 @@ BPM_REDRIVE_GRACE = envfloat("BPM_REDRIVE_GRACE", "10")
 BPM_STALL_AFTER = envfloat("BPM_STALL_AFTER", "3600")
 BPM_INLINE_MAX_STEPS = envint("BPM_INLINE_MAX_STEPS", "8")
 BPM_INLINE_MAX_SECONDS = envfloat("BPM_INLINE_MAX_SECONDS", "2")
+# How often a worker looks for due delayed doorbells while idle, and heartbeats while busy.
+BPM_WORKER_POLL_INTERVAL = envint("BPM_WORKER_POLL_INTERVAL", "1")
+if BPM_WORKER_POLL_INTERVAL < 1:
+    raise ImproperlyConfigured("BPM_WORKER_POLL_INTERVAL must be a whole number of seconds >= 1")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

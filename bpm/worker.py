@@ -1,0 +1,128 @@
+"""The RQ worker for doorbells: it promotes due delayed jobs itself and keeps connections healthy.
+
+RQ moves a delayed job (`enqueue_in`) from the scheduled registry to its queue only in the one
+process that holds the scheduler lock; when that process dies, the others take the lock over only
+at their next maintenance pass, so retries that fall due meanwhile wait. Here every worker
+promotes the due jobs of its own queues once a second while idle and between jobs. No lock is
+needed: for each job, ZREM answers 1 to exactly one of the workers racing for it, and only that
+one enqueues it. RQ's scheduler is therefore not started, even with `--with-scheduler` (it would
+be a second promoter that can push a job twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import close_old_connections, connections
+from rq.executions import Execution
+from rq.job import Job
+from rq.queue import Queue
+from rq.utils import as_text, current_timestamp
+from rq.worker import Worker as RQWorker
+
+log = logging.getLogger(__name__)
+
+PROMOTE_BATCH = 100
+
+
+def promote_due_jobs(queue: Queue, *, limit: int = PROMOTE_BATCH) -> int:
+    """Move the jobs of `queue` whose scheduled time has come onto the queue; return how many.
+
+    Safe to call from any number of processes at once: a job goes to the one whose ZREM removed
+    it. A process that dies between its ZREM and the enqueue loses that job; for a doorbell that
+    is a lost doorbell, which the sweeper rings again.
+    """
+    connection = queue.connection
+    registry_key = queue.scheduled_job_registry.key
+    due = connection.zrangebyscore(registry_key, 0, current_timestamp(), start=0, num=limit)
+    if not due:
+        return 0
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in due:
+            pipe.zrem(registry_key, job_id)
+        removed = pipe.execute()
+    won = [as_text(job_id) for job_id, count in zip(due, removed, strict=True) if count]
+    jobs = [
+        job
+        for job in queue.job_class.fetch_many(
+            won, connection=connection, serializer=queue.serializer
+        )
+        if job is not None
+    ]
+    with connection.pipeline() as pipe:
+        for job in jobs:
+            if not job.has_rate_limit:
+                queue._enqueue_job(job, pipeline=pipe, at_front=job.should_enqueue_at_front())
+        pipe.execute()
+    for job in jobs:
+        if job.has_rate_limit:
+            queue.enqueue_job(job, at_front=job.should_enqueue_at_front())
+    return len(jobs)
+
+
+class Worker(RQWorker):
+    """RQ's forking worker that promotes due delayed jobs and heartbeats every poll interval."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # A short monitoring interval makes a busy worker heartbeat every poll interval, so the
+        # sweeper can tell a dead worker from a busy one well within BPM_REDRIVE_GRACE.
+        kwargs.setdefault("job_monitoring_interval", settings.BPM_WORKER_POLL_INTERVAL)
+        super().__init__(*args, **kwargs)
+
+    def _start_scheduler(self, *args: Any, **kwargs: Any) -> None:
+        self.log.info(
+            "Worker %s: promoting due delayed jobs itself every %ss; RQ's scheduler not started",
+            self.name,
+            settings.BPM_WORKER_POLL_INTERVAL,
+        )
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        """Wait for a job in slices of the poll interval, promoting due delayed jobs each time."""
+        if timeout is None:  # burst mode: a single look
+            self.promote_due_jobs()
+            return super().dequeue_job_and_maintain_ttl(None, max_idle_time)
+        poll = settings.BPM_WORKER_POLL_INTERVAL
+        idle_since = time.monotonic()
+        while True:
+            self.promote_due_jobs()
+            # RQ's loop returns None once idle for `max_idle_time`: one slice, then promote again.
+            result = super().dequeue_job_and_maintain_ttl(poll, max_idle_time=poll)
+            if result is not None or self._stop_requested:
+                return result
+            if max_idle_time is not None and time.monotonic() - idle_since >= max_idle_time:
+                return None
+
+    def promote_due_jobs(self) -> int:
+        """Promote the due delayed jobs of every queue this worker serves; return how many."""
+        promoted = 0
+        for queue in self.queues:
+            try:
+                promoted += promote_due_jobs(queue)
+            except redis.exceptions.RedisError as exc:
+                # Redis is away: RQ's dequeue loop waits for it to come back.
+                self.log.warning("Worker %s: could not promote due jobs: %s", self.name, exc)
+                break
+        return promoted
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        # A connection must never be shared with the horse; this process should hold none.
+        connections.close_all()
+        super().fork_work_horse(job, queue)
+
+    def perform_job(self, job: Job, queue: Queue, execution: Execution) -> bool:
+        """Run the job between two checks of the database connections.
+
+        Before: drop a connection that broke (a terminated backend) or outlived CONN_MAX_AGE, so
+        the job starts on a working one. After: close what the job used, as a request would.
+        """
+        close_old_connections()
+        try:
+            return bool(super().perform_job(job, queue, execution))
+        finally:
+            close_old_connections()
