@@ -113,9 +113,9 @@ def _text(value: bytes | str | None) -> str | None:
     return None if value is None else as_text(value)
 
 
-def _alive_workers(connection: Redis, names: set[str | None]) -> set[str]:
+def _alive_workers(connection: Redis, names: set[str]) -> set[str]:
     """Return which of these RQ workers are registered and sent a heartbeat recently."""
-    names_list = [name for name in names if name]
+    names_list = sorted(names)
     if not names_list:
         return set()
     with connection.pipeline(transaction=False) as pipe:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 import redis
 from django.conf import settings
@@ -38,14 +38,15 @@ def promote_due_jobs(queue: Queue, *, limit: int = PROMOTE_BATCH) -> int:
     """
     connection = queue.connection
     registry_key = queue.scheduled_job_registry.key
-    due = connection.zrangebyscore(registry_key, 0, current_timestamp(), start=0, num=limit)
+    found = connection.zrangebyscore(registry_key, 0, current_timestamp(), start=0, num=limit)
+    due = [as_text(cast(bytes, job_id)) for job_id in found]
     if not due:
         return 0
     with connection.pipeline(transaction=False) as pipe:
         for job_id in due:
             pipe.zrem(registry_key, job_id)
         removed = pipe.execute()
-    won = [as_text(job_id) for job_id, count in zip(due, removed, strict=True) if count]
+    won = [job_id for job_id, count in zip(due, removed, strict=True) if count]
     jobs = [
         job
         for job in queue.job_class.fetch_many(
