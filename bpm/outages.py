@@ -28,9 +28,9 @@ RETRY_AFTER = 5
 
 
 def unreachable_service(exc: BaseException) -> str | None:
-    """Return the name of the service `exc` says is unreachable, or None for any other error."""
+    """Return the service `exc` says is unreachable ("the database", "Redis"), or None."""
     if isinstance(exc, DATABASE_ERRORS):
-        return "database"
+        return "the database"
     if isinstance(exc, REDIS_ERRORS):
         return "Redis"
     return None
@@ -40,7 +40,7 @@ def log_outage(service: str, exc: BaseException, request: HttpRequest) -> None:
     """Log a request refused because `service` is unreachable, with its traceback."""
     # With the traceback: an OperationalError is also what SQLite raises for a missing table.
     log.warning(
-        "%s %s answered 503: the %s is unreachable (%s)",
+        "%s %s answered 503: %s is unreachable (%s)",
         request.method,
         request.path,
         service,

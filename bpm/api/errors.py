@@ -12,6 +12,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.text import capfirst
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -77,7 +78,7 @@ def _unavailable(service: str, exc: Exception, context: Mapping[str, Any]) -> Re
     set_rollback()
     body = error_body(
         "service_unavailable",
-        f"The {service} is unreachable; retry in {outages.RETRY_AFTER} seconds.",
+        f"{capfirst(service)} is unreachable; retry in {outages.RETRY_AFTER} seconds.",
     )
     return Response(
         body,
