@@ -81,6 +81,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so its process_exception sees a view's error first: a database or Redis outage is
+    # a 503 page, not a 500 (the API answers its own JSON 503, see bpm/api/errors.py).
+    "bpm.outages.OutageMiddleware",
 ]
 
 ROOT_URLCONF = "bpm.urls"
@@ -123,7 +126,15 @@ def database_from_env() -> dict:
             "TEST": {"NAME": VAR_DIR / "test.sqlite3"},
         }
     try:
-        config = dict(dj_database_url.parse(url, conn_max_age=envint("DATABASE_CONN_MAX_AGE", "0")))
+        config = dict(
+            dj_database_url.parse(
+                url,
+                conn_max_age=envint("DATABASE_CONN_MAX_AGE", "0"),
+                # A persistent connection whose server end died (a restart, a terminated
+                # backend) is replaced at the first query of the next request, not reused.
+                conn_health_checks=True,
+            )
+        )
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
@@ -210,16 +221,12 @@ CACHES = {
 # Requests per minute; 0 turns the limit off.
 BPM_API_ANON_PER_MINUTE = envint("BPM_API_ANON_PER_MINUTE", "60")
 BPM_API_USER_PER_MINUTE = envint("BPM_API_USER_PER_MINUTE", "600")
-# How long a response is kept for replay under its Idempotency-Key, and how long a request may
-# hold a key before another request with it may take over (the first one's work then rolls back).
+# How long a response is kept for replay under its Idempotency-Key.
 BPM_API_IDEMPOTENCY_EXPIRY = envfloat("BPM_API_IDEMPOTENCY_EXPIRY", "86400")
-BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT = envfloat("BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT", "60")
 if BPM_API_ANON_PER_MINUTE < 0 or BPM_API_USER_PER_MINUTE < 0:
     raise ImproperlyConfigured("BPM_API_ANON_PER_MINUTE and BPM_API_USER_PER_MINUTE must be >= 0")
-if BPM_API_IDEMPOTENCY_EXPIRY <= 0 or BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT <= 0:
-    raise ImproperlyConfigured(
-        "BPM_API_IDEMPOTENCY_EXPIRY and BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT must be positive"
-    )
+if BPM_API_IDEMPOTENCY_EXPIRY <= 0:
+    raise ImproperlyConfigured("BPM_API_IDEMPOTENCY_EXPIRY must be positive")
 
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header is what makes an anonymous request a 401.

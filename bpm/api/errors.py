@@ -12,11 +12,13 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.text import capfirst
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from bpm import errors as engine
+from bpm import outages
 from orders import errors as orders
 from payments import errors as payments
 
@@ -53,6 +55,9 @@ class IdempotencyKeyReused(exceptions.APIException):
 
 def handle_exception(exc: Exception, context: Mapping[str, Any]) -> Response | None:
     """Return the error response for `exc`, or None to let an unexpected error surface."""
+    service = outages.unreachable_service(exc)
+    if service is not None:
+        return _unavailable(service, exc, context)
     answer = _describe(exc)
     if answer is None:
         return None
@@ -65,6 +70,21 @@ def handle_exception(exc: Exception, context: Mapping[str, Any]) -> Response | N
             headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
     set_rollback()
     return Response(body, status=status_code, headers=headers)
+
+
+def _unavailable(service: str, exc: Exception, context: Mapping[str, Any]) -> Response:
+    """Return the 503 for a request that found the database or Redis unreachable."""
+    outages.log_outage(service, exc, context["request"])
+    set_rollback()
+    body = error_body(
+        "service_unavailable",
+        f"{capfirst(service)} is unreachable; retry in {outages.RETRY_AFTER} seconds.",
+    )
+    return Response(
+        body,
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(outages.RETRY_AFTER)},
+    )
 
 
 def error_body(code: str, message: str, details: dict[str, list[str]] | None = None) -> dict:

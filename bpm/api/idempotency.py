@@ -1,18 +1,25 @@
 """Idempotency-Key for the POSTs that create something, as Stripe does it.
 
 The first request with a key claims it: an IN_PROGRESS row, unique per (user, key), inserted
-and committed before the work starts, so a concurrent repeat finds it and is told 409. The work
-and the stored response commit together, in one transaction fenced by the claim's token; a repeat
-then gets the stored status and body again (or 422 when its method, path or body differ). A
-failed request releases its claim, so the client may try again with the same key. A claim whose
-request died is taken over after BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT seconds: the dead request
-never committed its work (it would have committed its response with it), so nothing runs twice.
+and committed before the work starts, so a concurrent repeat finds it. The work and the stored
+response commit together, in one transaction that first locks the claim's row and is fenced by
+its token; a repeat then gets the stored status and body again (or 422 when its method, path or
+body differ). A failed request releases its claim, so the client may try again with the same key.
+
+Whether the claimant still runs is read from that row lock, not from a clock: the database
+drops a transaction's locks the moment its connection dies (a terminated backend, a killed
+process, an outage). So a repeat that finds the row locked is told 409 (still in progress), and
+one that can lock it takes the key over at once: the claimant's work either committed with its
+response (the row is DONE, and is replayed) or rolled back with it. This is what lets a client
+retry right after a 503: a request that died mid-way, during a database outage that also kept
+it from releasing its claim, left a committed claim and no work.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -20,7 +27,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,6 +43,8 @@ KEY_PATTERN = r"^[!-~]{1,255}$"
 # Response headers worth replaying.
 KEPT_HEADERS = ("Location",)
 CLAIM_ATTEMPTS = 5
+
+log = logging.getLogger(__name__)
 
 
 def idempotent(request: Request, create: Callable[[], Response]) -> Response:
@@ -55,11 +64,12 @@ def idempotent(request: Request, create: Callable[[], Response]) -> Response:
         return _replay(record)
     try:
         with transaction.atomic():
+            _hold(record)
             response = create()
             if status.is_success(response.status_code):
                 _complete(record, response)
     except BaseException:
-        _release(record)
+        _release_after_failure(record)
         raise
     if not status.is_success(response.status_code):
         _release(record)
@@ -86,7 +96,6 @@ def _claim(user: Any, key: str, fingerprint: str) -> IdempotencyRecord:
                     user=user,
                     key=key,
                     fingerprint=fingerprint,
-                    claimed_until=now + _claim_timeout(),
                     expires_at=now + timedelta(seconds=settings.BPM_API_IDEMPOTENCY_EXPIRY),
                 )
         except IntegrityError:
@@ -98,29 +107,41 @@ def _claim(user: Any, key: str, fingerprint: str) -> IdempotencyRecord:
             raise IdempotencyKeyReused()
         if existing.state == IdempotencyState.DONE:
             return existing
-        if existing.claimed_until > now:
-            raise IdempotencyKeyInUse()
-        taken = _take_over(existing, now)
+        taken = _take_over(existing)
         if taken is not None:
             return taken
+        if records.filter(token=existing.token, state=IdempotencyState.IN_PROGRESS).exists():
+            raise IdempotencyKeyInUse()  # its request holds the row: it is running
+        # Completed, released or taken over meanwhile: look again.
     raise IdempotencyKeyInUse()
 
 
-def _take_over(record: IdempotencyRecord, now: Any) -> IdempotencyRecord | None:
-    """Claim a key whose request died; None if someone else moved first."""
-    token = uuid.uuid4()
-    claimed_until = now + _claim_timeout()
-    moved = IdempotencyRecord.objects.filter(
-        pk=record.pk, token=record.token, state=IdempotencyState.IN_PROGRESS
-    ).update(token=token, claimed_until=claimed_until)
-    if not moved:
-        return None
-    record.token, record.claimed_until = token, claimed_until
-    return record
+def _take_over(record: IdempotencyRecord) -> IdempotencyRecord | None:
+    """Claim a key whose request is no longer running; None while it runs."""
+    with transaction.atomic():
+        # A running request holds its claim's row lock for the whole of its work (_hold). On
+        # SQLite, which has no row locks, this transaction waits for the claimant's instead.
+        free = (
+            IdempotencyRecord.objects.select_for_update(skip_locked=True)
+            .filter(pk=record.pk, token=record.token, state=IdempotencyState.IN_PROGRESS)
+            .first()
+        )
+        if free is None:
+            return None
+        free.token = uuid.uuid4()
+        free.save(update_fields=["token"])
+    return free
 
 
-def _claim_timeout() -> timedelta:
-    return timedelta(seconds=settings.BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT)
+def _hold(record: IdempotencyRecord) -> None:
+    """Lock our claim's row until the work's transaction ends, or fail if it was taken over."""
+    held = (
+        IdempotencyRecord.objects.select_for_update()
+        .filter(pk=record.pk, token=record.token, state=IdempotencyState.IN_PROGRESS)
+        .values_list("pk", flat=True)
+    )
+    if not list(held):
+        raise IdempotencyKeyInUse()
 
 
 def _complete(record: IdempotencyRecord, response: Response) -> None:
@@ -135,7 +156,7 @@ def _complete(record: IdempotencyRecord, response: Response) -> None:
         response_headers=headers,
     )
     if not stored:
-        # Taken over after our claim lapsed: the work rolls back, the new holder runs it.
+        # Taken over (only possible where the row could not be locked): the work rolls back.
         raise IdempotencyKeyInUse()
 
 
@@ -143,6 +164,16 @@ def _release(record: IdempotencyRecord) -> None:
     IdempotencyRecord.objects.filter(
         pk=record.pk, token=record.token, state=IdempotencyState.IN_PROGRESS
     ).delete()
+
+
+def _release_after_failure(record: IdempotencyRecord) -> None:
+    """Release the claim of a request that failed, unless the database is unreachable too."""
+    try:
+        _release(record)
+    except DatabaseError as exc:
+        # The claim stays, but no transaction holds its row: the next request with the key
+        # takes it over at once (see _take_over).
+        log.warning("Idempotency-Key %r not released: %s", record.key, exc)
 
 
 def _replay(record: IdempotencyRecord) -> Response:

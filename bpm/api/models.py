@@ -20,7 +20,8 @@ class IdempotencyRecord(models.Model):
     """One row per (user, key): claimed before the request runs, completed with its response.
 
     The response is stored in the same transaction as the work it describes, so a DONE row means
-    the work committed and an IN_PROGRESS row whose claim has lapsed means it never did.
+    the work committed; an IN_PROGRESS row is locked by its request while the work runs, so one
+    that nobody locks means the work never committed (bpm/api/idempotency.py).
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -32,7 +33,6 @@ class IdempotencyRecord(models.Model):
     )
     # The fence: only the request holding the current token may complete or release the claim.
     token = models.UUIDField(default=uuid.uuid4)
-    claimed_until = models.DateTimeField()
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
     response_headers = models.JSONField(default=dict, blank=True)

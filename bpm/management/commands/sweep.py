@@ -1,14 +1,19 @@
+"""The sweeper's command: once, or --forever, surviving database and Redis outages."""
+
 from __future__ import annotations
 
+import logging
 import signal
 import time
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from bpm import sweeper
+
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -34,14 +39,29 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         self.stdout.write(f"sweeping every {options['interval']:g}s")
         while not stopping:
-            close_old_connections()
             try:
+                # Drops a connection that failed or outlived DATABASE_CONN_MAX_AGE; a persistent
+                # one whose backend died is replaced at its first query (CONN_HEALTH_CHECKS).
+                close_old_connections()
                 report = sweeper.sweep_once()
-            except Exception as exc:
-                self.stderr.write(f"sweep failed: {exc}")
+            except Exception:
+                # The database or Redis is down, or a backend was terminated: whatever the
+                # sweep did is committed or rolled back step by step, so the next sweep simply
+                # starts over, on a fresh connection, after the usual wait.
+                log.exception("sweep failed; next try in %gs", options["interval"])
+                self.close_connections()
             else:
                 if any(vars(report).values()):
                     self.stdout.write(str(report))
             deadline = time.monotonic() + options["interval"]
             while not stopping and time.monotonic() < deadline:
                 time.sleep(0.1)
+
+    @staticmethod
+    def close_connections() -> None:
+        """Close every database connection, broken or not, without raising."""
+        for connection in connections.all(initialized_only=True):
+            try:
+                connection.close()
+            except Exception:
+                log.warning("could not close the %r database connection", connection.alias)
