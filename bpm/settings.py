@@ -207,6 +207,18 @@ LOGGING = {
 }
 
 
+# --- the simulated card gateway (payments/gateway.py) -------------------------------------------
+
+# How long the card_slow test card takes to approve.
+PAYMENTS_GATEWAY_SLOW_SECONDS = envfloat("PAYMENTS_GATEWAY_SLOW_SECONDS", "3")
+# How long the gateway waits after charging before it answers (tests kill a worker meanwhile).
+PAYMENTS_GATEWAY_ANSWER_DELAY = envfloat("PAYMENTS_GATEWAY_ANSWER_DELAY", "0")
+if PAYMENTS_GATEWAY_SLOW_SECONDS < 0 or PAYMENTS_GATEWAY_ANSWER_DELAY < 0:
+    raise ImproperlyConfigured(
+        "PAYMENTS_GATEWAY_SLOW_SECONDS and PAYMENTS_GATEWAY_ANSWER_DELAY must be >= 0"
+    )
+
+
 # --- the REST API (docs/api.md) -----------------------------------------------------------------
 
 # Throttling counts requests in Redis, so the limits hold across every web process.

@@ -131,8 +131,11 @@ class GatewayChargeAdmin(ReadOnlyAdmin):
 
 @admin.register(PaymentKey)
 class PaymentKeyAdmin(ReadOnlyAdmin):
-    """Which came first for each key, the take or the refund (a VOIDED key refuses late takes)."""
+    """Which came first for each key, the take or the refund (a VOIDED key refuses late takes).
 
-    list_display = ("idempotency_key", "outcome", "decided_at")
-    list_filter = ("outcome",)
+    A key voided by a take that refused shows the refusal's reason; one voided by a refund none.
+    """
+
+    list_display = ("idempotency_key", "outcome", "reason", "decided_at")
+    list_filter = ("outcome", "reason")
     search_fields = ("=idempotency_key",)

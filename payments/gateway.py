@@ -11,9 +11,16 @@ Payment methods behave like a processor's test cards:
 - ``card_slow`` waits ``settings.PAYMENTS_GATEWAY_SLOW_SECONDS`` (default 3.0), then approves.
 
 Any other method is declined as unknown. Like Stripe, the gateway is idempotent per key: a
-repeated request returns the first outcome and never charges twice. Its ledger (GatewayCharge)
+repeated request returns the first outcome and never charges twice. A refund gives back whatever
+the key holds: it refunds a charge, voids one still in flight, and voids a key the gateway has
+not seen yet (as a processor cancels a payment intent), so a charge that arrives later under that
+key is refused instead of taking money that nobody will give back. Its ledger (GatewayCharge)
 is written in short transactions of its own, as a remote processor commits on its side whatever
 later happens to the caller: do not call it inside a transaction you may roll back.
+
+``settings.PAYMENTS_GATEWAY_ANSWER_DELAY`` (default 0) makes the gateway wait that many seconds
+after it has charged before it answers, as an answer lost or late on the network would: a worker
+killed meanwhile leaves a charge whose payment it never recorded (the tests use it).
 """
 
 from __future__ import annotations
@@ -61,6 +68,8 @@ def charge(*, idempotency_key: str, method: str, amount: Decimal) -> GatewayChar
     record = _receive(idempotency_key, method, amount)
     if record.status == ChargeStatus.PENDING:
         record = _process(record)
+        if record.status == ChargeStatus.CHARGED and answer_delay():
+            time.sleep(answer_delay())
     if record.status == ChargeStatus.CHARGED:
         return record
     if record.status == ChargeStatus.DECLINED:
@@ -71,19 +80,29 @@ def charge(*, idempotency_key: str, method: str, amount: Decimal) -> GatewayChar
     )
 
 
-def refund(*, idempotency_key: str) -> GatewayCharge | None:
-    """Refund the charge made under the key (or void it if it has not succeeded yet).
+def refund(*, idempotency_key: str) -> GatewayCharge:
+    """Give back whatever the key holds, and return the key's record.
 
-    Returns None when the gateway never received that key: there is nothing to give back.
-    Refunding twice is harmless.
+    A CHARGED charge is REFUNDED, a PENDING one (still in flight) VOIDED, and a key the gateway
+    has not received is recorded VOIDED, so a charge request that arrives later under it is
+    refused. Refunding twice is harmless.
     """
-    record = GatewayCharge.objects.filter(idempotency_key=idempotency_key).first()
-    if record is None:
-        return None
-    if record.method == CARD_DOWN:
-        raise GatewayUnavailable("the card gateway is unreachable (card_down)")
     with transaction.atomic():
-        record = GatewayCharge.objects.select_for_update().get(pk=record.pk)
+        record = _locked(idempotency_key)
+        if record is None:
+            try:
+                with transaction.atomic():
+                    return GatewayCharge.objects.create(
+                        idempotency_key=idempotency_key,
+                        method="",
+                        amount=0,
+                        status=ChargeStatus.VOIDED,
+                    )
+            except IntegrityError:  # a concurrent charge request arrived first
+                record = _locked(idempotency_key)
+                assert record is not None
+        if record.method == CARD_DOWN:
+            raise GatewayUnavailable("the card gateway is unreachable (card_down)")
         if record.status == ChargeStatus.CHARGED:
             _set_status(record, ChargeStatus.REFUNDED)
         elif record.status == ChargeStatus.PENDING:
@@ -94,6 +113,11 @@ def refund(*, idempotency_key: str) -> GatewayCharge | None:
 def slow_seconds() -> float:
     """Return how long card_slow takes to approve."""
     return float(getattr(settings, "PAYMENTS_GATEWAY_SLOW_SECONDS", 3.0))
+
+
+def answer_delay() -> float:
+    """Return how long the gateway waits after charging before it answers."""
+    return float(getattr(settings, "PAYMENTS_GATEWAY_ANSWER_DELAY", 0.0))
 
 
 def _receive(idempotency_key: str, method: str, amount: Decimal) -> GatewayCharge:
@@ -109,7 +133,8 @@ def _receive(idempotency_key: str, method: str, amount: Decimal) -> GatewayCharg
             except IntegrityError:  # a concurrent first request won
                 record = _locked(idempotency_key)
                 assert record is not None
-        if record.method != method or record.amount != amount:
+        voided_unseen = record.status == ChargeStatus.VOIDED and not record.method
+        if not voided_unseen and (record.method != method or record.amount != amount):
             raise IdempotencyKeyReused(
                 f"key {idempotency_key!r} was first used to charge {record.amount} to"
                 f" {record.method}, not {amount} to {method}"

@@ -40,12 +40,17 @@ class PaymentKey(models.Model):
     """What became of a payment's idempotency key, decided once: taken, or voided first.
 
     A refund that finds no payment voids the key, so a take delivered late (after its saga has
-    compensated) cannot reserve credit that nothing will ever refund. Both outcomes are written to
-    this one unique column, so a concurrent take and refund cannot both win.
+    compensated) cannot reserve credit that nothing will ever refund; a take that refuses voids it
+    too, with its reason, so a retry refuses the same way and an attempt still in flight cannot
+    record a payment after the refusal. Both outcomes are written to this one unique column, so a
+    concurrent take and refund cannot both win.
     """
 
     idempotency_key = models.CharField(max_length=200, unique=True)
     outcome = models.CharField(max_length=8, choices=KeyOutcome.choices)
+    # Why a take refused (a RefusalCode) when the take voided the key; blank when a refund did.
+    reason = models.CharField(max_length=32, blank=True)
+    message = models.TextField(blank=True)
     decided_at = models.DateTimeField(default=timezone.now, editable=False)
 
     def __str__(self) -> str:

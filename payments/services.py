@@ -15,7 +15,6 @@ from payments import gateway
 from payments.errors import (
     CustomerNotFound,
     PaymentConflict,
-    PaymentError,
     PaymentRefused,
     PaymentVoided,
     RefusalCode,
@@ -101,62 +100,67 @@ def payment_take(
     Raises PaymentRefused (UNKNOWN_CUSTOMER, INSUFFICIENT_CREDIT, PAYMENT_DECLINED) for a business
     refusal; PaymentVoided when a refund for the key ran first (the take arrives too late);
     gateway.GatewayUnavailable and anything else are faults worth retrying.
+
+    A refusal leaves nothing behind: an earlier attempt under the same key may have charged the
+    card and died before recording its payment, so before refusing, the take voids the key here
+    and gives back at the gateway whatever the key holds (see docs/engine.md, "Writing a
+    participant"). When the gateway cannot be reached for that, the refusal is not safe to make
+    and the take fails with GatewayUnavailable, to be retried.
     """
     amount = _positive_amount(amount)
-    existing = payment_for_key(idempotency_key=idempotency_key)
-    if existing is not None:
-        _require_same(existing, customer_id, order_id, amount, method)
-        return existing
-    if PaymentKey.objects.filter(
-        idempotency_key=idempotency_key, outcome=KeyOutcome.VOIDED
-    ).exists():
-        raise _voided(idempotency_key)
+    asked = (customer_id, order_id, amount, method)
+    payment = payment_for_key(idempotency_key=idempotency_key)
+    if payment is not None:
+        return _same(payment, asked)
+    decided = PaymentKey.objects.filter(idempotency_key=idempotency_key).first()
+    if decided is not None and decided.outcome == KeyOutcome.VOIDED:
+        return _refuse(idempotency_key, None, asked)
     with transaction.atomic():
         refusal = _credit_refusal(_locked_customer(customer_id), customer_id, amount)
     if refusal is not None:
-        raise refusal
+        return _refuse(idempotency_key, refusal, asked)
     try:
         charge = gateway.charge(idempotency_key=idempotency_key, method=method, amount=amount)
     except gateway.CardDeclined as exc:
-        raise PaymentRefused(RefusalCode.PAYMENT_DECLINED, str(exc)) from exc
+        return _refuse(
+            idempotency_key, PaymentRefused(RefusalCode.PAYMENT_DECLINED, str(exc)), asked
+        )
     # The credit may have been taken by a concurrent payment while the gateway worked, and the
     # key voided by a refund that ran meanwhile.
-    failure: PaymentError | None = None
     with transaction.atomic():
         customer = _locked_customer(customer_id)
         payment = payment_for_key(idempotency_key=idempotency_key)
         if payment is None:
-            failure = _credit_refusal(customer, customer_id, amount)
-            if failure is None and _decide(idempotency_key, KeyOutcome.TAKEN) == KeyOutcome.VOIDED:
-                failure = _voided(idempotency_key)
-            if failure is None:
-                assert customer is not None
-                payment = Payment.objects.create(
-                    customer=customer,
-                    order_id=order_id,
-                    amount=amount,
-                    method=method,
-                    idempotency_key=idempotency_key,
-                    gateway_reference=charge.reference,
-                )
-    if payment is None:
-        assert failure is not None
-        gateway.refund(idempotency_key=idempotency_key)
-        raise failure
-    return payment
+            refusal = _credit_refusal(customer, customer_id, amount)
+        taking = payment is None and refusal is None
+        if taking and _decide(idempotency_key, KeyOutcome.TAKEN).outcome == KeyOutcome.TAKEN:
+            assert customer is not None
+            payment = Payment.objects.create(
+                customer=customer,
+                order_id=order_id,
+                amount=amount,
+                method=method,
+                idempotency_key=idempotency_key,
+                gateway_reference=charge.reference,
+            )
+    if payment is not None:
+        return _same(payment, asked)
+    return _refuse(idempotency_key, refusal, asked)
 
 
 def payment_refund(*, idempotency_key: str) -> Payment | None:
     """Refund the payment taken under the key; None when no payment was taken (nothing to undo).
 
-    Refunding twice is harmless. When no payment was recorded, the gateway is still asked to give
-    back a charge it may hold under the key (an attempt that died before recording its payment),
-    and the key is voided, so a take that arrives later refuses instead of reserving credit.
+    Refunding twice is harmless. When no payment was recorded, the key is voided first, so a
+    take still in flight or delivered later refuses instead of reserving credit, and then the
+    gateway gives back whatever it holds under the key: a charge whose attempt died before
+    recording its payment is refunded, one still in flight is voided, and a key it never saw is
+    voided so that a charge arriving later is refused.
     """
     payment = payment_for_key(idempotency_key=idempotency_key)
     if payment is None:
-        gateway.refund(idempotency_key=idempotency_key)
-        if _decide(idempotency_key, KeyOutcome.VOIDED) == KeyOutcome.VOIDED:
+        if _decide(idempotency_key, KeyOutcome.VOIDED).outcome == KeyOutcome.VOIDED:
+            gateway.refund(idempotency_key=idempotency_key)
             return None
         # A take recorded its payment meanwhile: refund that.
         payment = payment_for_key(idempotency_key=idempotency_key)
@@ -181,18 +185,43 @@ def payment_for_key(*, idempotency_key: str) -> Payment | None:
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _decide(idempotency_key: str, outcome: str) -> str:
-    """Record what became of the key unless something already has; return the key's outcome."""
+def _decide(
+    idempotency_key: str, outcome: str, refusal: PaymentRefused | None = None
+) -> PaymentKey:
+    """Record what became of the key unless something already has; return the key's decision."""
     try:
         with transaction.atomic():
-            PaymentKey.objects.create(idempotency_key=idempotency_key, outcome=outcome)
+            return PaymentKey.objects.create(
+                idempotency_key=idempotency_key,
+                outcome=outcome,
+                reason=refusal.code if refusal else "",
+                message=refusal.message if refusal else "",
+            )
     except IntegrityError:
-        return PaymentKey.objects.get(idempotency_key=idempotency_key).outcome
-    return outcome
+        return PaymentKey.objects.get(idempotency_key=idempotency_key)
 
 
-def _voided(idempotency_key: str) -> PaymentVoided:
-    return PaymentVoided(
+def _refuse(
+    idempotency_key: str,
+    refusal: PaymentRefused | None,
+    asked: tuple[int, int, Decimal, str],
+) -> Payment:
+    """Void the key, give back at the gateway whatever it holds, then raise why it was voided.
+
+    The key is voided before the gateway is asked, so an attempt still in flight cannot record a
+    payment afterwards; the gateway's refund also voids a key it has not seen, so such an attempt
+    cannot charge afterwards either. Returns the payment instead when another delivery of the
+    same take recorded it first: then the key was taken, not refused.
+    """
+    decided = _decide(idempotency_key, KeyOutcome.VOIDED, refusal)
+    if decided.outcome == KeyOutcome.TAKEN:
+        payment = payment_for_key(idempotency_key=idempotency_key)
+        assert payment is not None
+        return _same(payment, asked)
+    gateway.refund(idempotency_key=idempotency_key)
+    if decided.reason:
+        raise PaymentRefused(decided.reason, decided.message)
+    raise PaymentVoided(
         f"the payment under key {idempotency_key!r} was refunded before it was taken;"
         " it will not be taken now"
     )
@@ -223,16 +252,15 @@ def _credit_refusal(
     return None
 
 
-def _require_same(
-    payment: Payment, customer_id: int, order_id: int, amount: Decimal, method: str
-) -> None:
-    asked = (customer_id, order_id, amount, method)
+def _same(payment: Payment, asked: tuple[int, int, Decimal, str]) -> Payment:
+    """Return the payment taken under the key, if it was taken for what is asked now."""
     taken = (payment.customer_id, payment.order_id, payment.amount, payment.method)
     if asked != taken:
         raise PaymentConflict(
             f"idempotency key {payment.idempotency_key!r} already took payment {payment.pk}"
             f" (customer, order, amount, method = {taken}), not {asked}"
         )
+    return payment
 
 
 def _decimal(value: Decimal | int | str, *, field: str) -> Decimal:

@@ -67,12 +67,13 @@ class Processes:
         )
         return env
 
-    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        """Start `manage.py *args`, with `env` added to its environment."""
         log = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
-            env=self.env(),
+            env={**self.env(), **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -80,9 +81,9 @@ class Processes:
         self.started.append(process)
         return process
 
-    def worker(self, name: str) -> subprocess.Popen[bytes]:
+    def worker(self, name: str, **env: str) -> subprocess.Popen[bytes]:
         return self.start(
-            name, "rqworker", "--with-scheduler", "--name", name, *settings.BPM_QUEUES
+            name, "rqworker", "--with-scheduler", "--name", name, *settings.BPM_QUEUES, **env
         )
 
     def sweeper(self) -> subprocess.Popen[bytes]:

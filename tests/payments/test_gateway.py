@@ -100,9 +100,25 @@ def test_a_refund_gives_the_charge_back_once():
     assert gateway.refund(idempotency_key="key-1").status == ChargeStatus.REFUNDED
 
 
-def test_a_refund_of_a_key_the_gateway_never_saw_is_nothing():
-    assert gateway.refund(idempotency_key="never-used") is None
-    assert not GatewayCharge.objects.exists()
+def test_a_refund_of_a_key_the_gateway_never_saw_voids_it_so_a_later_charge_is_refused():
+    # A take still in flight must not charge after its saga gave the money back.
+    voided = gateway.refund(idempotency_key="key-1")
+    assert (voided.status, voided.amount, voided.reference) == (ChargeStatus.VOIDED, 0, "")
+    with pytest.raises(gateway.CardDeclined, match="was voided; a new charge needs a new key"):
+        charge("credit_card")
+    assert (ledger().status, ledger().attempts) == (ChargeStatus.VOIDED, 1)
+    assert gateway.refund(idempotency_key="key-1").status == ChargeStatus.VOIDED
+
+
+def test_the_answer_to_a_charge_can_be_delayed_after_the_money_is_taken(settings, monkeypatch):
+    settings.PAYMENTS_GATEWAY_ANSWER_DELAY = 0.5
+    ledger_when_waiting: list[str] = []
+    monkeypatch.setattr(
+        gateway.time, "sleep", lambda _: ledger_when_waiting.append(ledger().status)
+    )
+    charge("credit_card")
+    charge("credit_card")  # a repeated request is answered at once
+    assert ledger_when_waiting == [ChargeStatus.CHARGED]
 
 
 def test_a_refunded_key_cannot_charge_again():

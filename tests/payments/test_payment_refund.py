@@ -51,9 +51,10 @@ def test_refunding_twice_is_harmless(payment):
     assert (again.pk, again.refunded_at) == (first.pk, first.refunded_at)
 
 
-def test_it_does_nothing_when_no_payment_was_taken():
+def test_it_takes_nothing_back_when_no_payment_was_taken_and_voids_the_key():
     assert services.payment_refund(idempotency_key="never-taken") is None
-    assert not GatewayCharge.objects.exists()
+    assert GatewayCharge.objects.get().status == ChargeStatus.VOIDED
+    assert PaymentKey.objects.get().outcome == KeyOutcome.VOIDED
 
 
 def test_it_gives_back_a_charge_whose_payment_was_never_recorded():
@@ -89,7 +90,8 @@ def test_a_take_that_arrives_after_its_refund_takes_nothing():
             idempotency_key="late-1",
         )
     assert not Payment.objects.exists()
-    assert not GatewayCharge.objects.filter(idempotency_key="late-1").exists()
+    charge = GatewayCharge.objects.get(idempotency_key="late-1")
+    assert (charge.status, charge.attempts) == (ChargeStatus.VOIDED, 0)
     assert services.customer_available_credit(customer_id=customer.pk) == Decimal("50.00")
 
 

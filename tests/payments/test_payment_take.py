@@ -55,7 +55,9 @@ def test_it_refuses_a_payment_over_the_credit_limit_without_charging(ada):
         take(ada.pk, amount="10.01")
     assert caught.value.code == "INSUFFICIENT_CREDIT"
     assert "10.00 of credit available, less than 10.01" in caught.value.message
-    assert not GatewayCharge.objects.exists()
+    # Never asked to charge; the key is voided there, so an attempt in flight cannot charge.
+    charge = GatewayCharge.objects.get()
+    assert (charge.status, charge.attempts) == (ChargeStatus.VOIDED, 0)
 
 
 def test_it_takes_a_payment_of_exactly_the_available_credit(ada):
