@@ -7,7 +7,7 @@ from functools import lru_cache
 from django.db import transaction
 from django.db.models import Max
 
-from bpm import registry
+from bpm import registry, schemas
 from bpm.declarations import SagaDeclaration, validate_steps
 from bpm.errors import NotFound
 from bpm.models import SagaDefinition, StepDefinition
@@ -15,7 +15,7 @@ from bpm.models import SagaDefinition, StepDefinition
 
 def sync_declaration(declaration: SagaDeclaration) -> tuple[SagaDefinition, bool]:
     """Return the definition row for a declaration, making a new version if it changed."""
-    validate_steps(list(declaration.steps))
+    validate_declaration(declaration)
     fingerprint = declaration.fingerprint()
     with transaction.atomic():
         latest = _latest_locked(declaration.name)
@@ -38,12 +38,19 @@ def compose_version(declaration: SagaDeclaration) -> tuple[SagaDefinition, bool]
     The same validation and the same row-writing as syncing a code declaration; the version gets
     no fingerprint, since no code declares it.
     """
-    validate_steps(list(declaration.steps))
+    validate_declaration(declaration)
     with transaction.atomic():
         latest = _latest_locked(declaration.name)
         if latest is not None and same_steps(latest, declaration):
             return latest, False
         return _create_version(declaration, latest, fingerprint=""), True
+
+
+def validate_declaration(declaration: SagaDeclaration) -> None:
+    """Raise DefinitionInvalid unless the engine can run the steps and use the input schema."""
+    validate_steps(list(declaration.steps))
+    if declaration.input_schema:
+        schemas.check(declaration.input_schema)
 
 
 def declaration_of(definition: SagaDefinition) -> SagaDeclaration:

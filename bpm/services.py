@@ -18,10 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
 
-from bpm import definitions, dispatch, engine, permissions, planner
+from bpm import definitions, dispatch, engine, permissions, planner, schemas
 from bpm.errors import Conflict, InvalidInput, NotFound
 from bpm.models import (
     Direction,
@@ -122,12 +120,7 @@ def validate_input(definition: SagaDefinition, value: Any) -> None:
         json.dumps(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"is not JSON: {exc}", path="input") from None
-    if not definition.input_schema:
-        return
-    error = best_match(Draft202012Validator(definition.input_schema).iter_errors(value))
-    if error is not None:
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        raise InvalidInput(error.message, path=f"input{path}")
+    schemas.validate(definition.input_schema, value)
 
 
 # --- operator actions -------------------------------------------------------------------------

@@ -277,7 +277,6 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "bpm.api.schema.forbid_unknown_request_fields",
         "bpm.api.schema.describe_storable_json",
-        "bpm.api.schema.describe_saga_inputs",
     ],
     "ENUM_NAME_OVERRIDES": {
         "SagaStatusEnum": "bpm.models.SagaStatus",

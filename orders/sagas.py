@@ -14,40 +14,7 @@ from bpm.declarations import (
     SagaDeclaration,
     StepDeclaration,
 )
-
-# A positive decimal with up to 10 digits before the point and 2 after it (Order.total's shape).
-TOTAL_PATTERN = r"^(?!0+(\.0{1,2})?$)\d{1,10}(\.\d{1,2})?$"
-
-INPUT_SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "required": ["customer_id", "products", "total", "payment_method"],
-    "properties": {
-        "customer_id": {"type": "integer", "minimum": 1},
-        "products": {
-            "type": "array",
-            "items": {"type": "integer", "minimum": 1},
-            "minItems": 1,
-        },
-        "total": {
-            "type": "string",
-            "pattern": TOTAL_PATTERN,
-            "description": 'amount as a decimal string, e.g. "12.50"',
-        },
-        "payment_method": {
-            "type": "string",
-            "description": "credit_card, or a test card: card_declined, card_flaky, card_down,"
-            " card_slow",
-        },
-        "email": {"type": "string", "description": "where to send the confirmation"},
-        "notification": {
-            "type": "object",
-            "properties": {"message": {"type": "string"}},
-            "additionalProperties": False,
-        },
-    },
-    "additionalProperties": False,
-}
+from orders import order_input
 
 DESCRIPTION = (
     "Creates a PENDING order, reserves its total against the customer's credit by charging the"
@@ -74,7 +41,7 @@ def place_order(*, backoff_scale: float = 1.0) -> SagaDeclaration:
         name="place_order",
         title="Place an order",
         description=DESCRIPTION,
-        input_schema=INPUT_SCHEMA,
+        input_schema=order_input.SCHEMA,
         steps=(
             StepDeclaration(
                 name="create_order",

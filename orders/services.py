@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from bpm import services as sagas
+from orders import order_input
 from orders.errors import OrderAlreadyDecided, OrderConflict, OrderLocked, OrderNotFound
 from orders.models import Order, OrderState, RejectionReason
 
@@ -49,20 +50,25 @@ def order_place(
     (whose permission to start sagas is checked) or `actor` is passed to saga_start.
     """
     fields = _validated(customer_id=customer_id, product_ids=product_ids, total=total)
-    order_input: dict[str, Any] = {
-        "customer_id": customer_id,
+    value: dict[str, Any] = {
+        "customer_id": fields["customer_id"],
         "products": fields["product_ids"],
         "total": f"{fields['total']:.2f}",
         "payment_method": payment_method,
     }
     if message is not None:
-        order_input["notification"] = {"message": message}
+        value["notification"] = {"message": message}
     if email:
-        order_input["email"] = email
+        value["email"] = email
+    # The order's own schema, whatever version of place_order is active.
+    order_input.validate(value, path="")
     with transaction.atomic():
-        saga = sagas.saga_start(definition="place_order", input=order_input, user=user, actor=actor)
+        saga = sagas.saga_start(definition="place_order", input=value, user=user, actor=actor)
         return order_create(
-            saga_id=saga.id, customer_id=customer_id, product_ids=product_ids, total=total
+            saga_id=saga.id,
+            customer_id=fields["customer_id"],
+            product_ids=fields["product_ids"],
+            total=fields["total"],
         )
 
 
@@ -138,8 +144,12 @@ def _decide(
 
 def _validated(
     *, customer_id: int, product_ids: Sequence[int], total: Decimal | str
-) -> dict[str, object]:
+) -> dict[str, Any]:
     errors: dict[str, str] = {}
+    # JSON Schema's integers include 5.0, as the order's input schema and the API do.
+    customer_id = _integral(customer_id)
+    if isinstance(product_ids, Sequence) and not isinstance(product_ids, str | bytes):
+        product_ids = [_integral(product) for product in product_ids]
     if not _is_positive_int(customer_id):
         errors["customer_id"] = f"must be an integer of at least 1, not {customer_id!r}"
     if (
@@ -157,6 +167,10 @@ def _validated(
     if errors:
         raise ValidationError(errors)
     return {"customer_id": customer_id, "product_ids": list(product_ids), "total": amount}
+
+
+def _integral(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _is_positive_int(value: object) -> bool:

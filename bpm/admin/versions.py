@@ -13,10 +13,8 @@ from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
-from bpm import definitions, registry
+from bpm import definitions, registry, schemas
 from bpm.admin.display import pretty_json, shown
 from bpm.admin.saved import adopt
 from bpm.declarations import RetryPolicy, SagaDeclaration, StepDeclaration, validate_steps
@@ -175,7 +173,8 @@ class ComposeForm(forms.ModelForm):
         fields = ("name", "title", "description", "input_schema")
         help_texts = {
             "input_schema": "A JSON Schema for the saga's input (draft 2020-12); empty accepts any"
-            " JSON object.",
+            " JSON object. It may reference only itself ($ref to #/... or #/$defs/...), and its"
+            " patterns use RE2 syntax (no backreferences nor lookaround).",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -198,13 +197,9 @@ class ComposeForm(forms.ModelForm):
             return None
         if not isinstance(schema, dict):
             raise ValidationError("must be a JSON object (a JSON Schema)")
-        try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as exc:
-            where = "/".join(str(part) for part in exc.absolute_path)
-            raise ValidationError(
-                f"not a valid JSON Schema{f' at {where}' if where else ''}: {exc.message}"
-            ) from None
+        problems = schemas.schema_problems(schema)
+        if problems:
+            raise ValidationError(problems)
         return schema
 
 

@@ -135,17 +135,12 @@ class PositiveMoneyField(MoneyField):
     pattern = POSITIVE_MONEY
 
 
-# A JSON value the database can store; the schema hook adds it as a component (bpm.api.schema).
+# A JSON object the database can store; the schema hook adds it as a component (bpm.api.schema).
 JSON_NO_NUL = r"^[^\u0000]*$"
-JSON_VALUE_REF = {"$ref": "#/components/schemas/StorableJSON"}
-STORABLE_OBJECT = {
-    "type": "object",
-    "propertyNames": {"pattern": JSON_NO_NUL},
-    "additionalProperties": JSON_VALUE_REF,
-}
+STORABLE_OBJECT_REF = {"$ref": "#/components/schemas/StorableObject"}
 
 
-@extend_schema_field(STORABLE_OBJECT)
+@extend_schema_field(STORABLE_OBJECT_REF)
 class JSONObjectField(serializers.Field):
     """A JSON object that the database can store as it is: bounded, finite, UTF-8 encodable."""
 

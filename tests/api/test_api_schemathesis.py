@@ -93,6 +93,19 @@ def api_schema(wsgi_app, token, known, unthrottled):
                 "path.saga_id": {"dictionary": "sagas", "probability": 0.5},
                 "path.name": {"dictionary": "definitions", "probability": 0.5},
             },
+            "operations": [
+                {
+                    # The schema is static, so it cannot say which definitions exist nor what
+                    # each one's input schema accepts: a schema-valid start may name no
+                    # definition, or an input its definition refuses, and both are a 400.
+                    "include-name": "POST /api/v1/sagas/",
+                    "checks": {
+                        "positive_data_acceptance": {
+                            "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "429"]
+                        }
+                    },
+                }
+            ],
         }
     )
     return schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", wsgi_app, config=config)

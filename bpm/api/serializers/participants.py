@@ -8,7 +8,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from bpm.api.fields import (
-    MAX_ID,
     MoneyField,
     PositiveMoneyField,
     StrictCharField,
@@ -16,9 +15,8 @@ from bpm.api.fields import (
     StrictIntegerField,
 )
 from bpm.api.serializers.base import RequestSerializer
+from orders import order_input
 from orders.models import OrderState, RejectionReason
-
-MAX_PRODUCTS = 1000
 
 
 class CustomerCreateSerializer(RequestSerializer):
@@ -53,27 +51,34 @@ class CustomerSerializer(serializers.Serializer):
 class NotificationSerializer(RequestSerializer):
     """The text of the confirmation mail, instead of the standard one."""
 
-    message = StrictCharField(max_length=10_000, help_text="the confirmation mail's text")
+    message = StrictCharField(
+        max_length=order_input.MESSAGE_MAX_LENGTH, help_text="the confirmation mail's text"
+    )
 
 
 class OrderCreateSerializer(RequestSerializer):
-    """A new order, decided by its place_order saga."""
+    """A new order, decided by its place_order saga.
 
-    customer_id = StrictIntegerField(min_value=1, max_value=MAX_ID)
+    Its limits are those of orders.order_input, whose schema order_place validates with too.
+    """
+
+    customer_id = StrictIntegerField(min_value=1, max_value=order_input.MAX_ID)
     products = serializers.ListField(
-        child=StrictIntegerField(min_value=1, max_value=MAX_ID),
+        child=StrictIntegerField(min_value=1, max_value=order_input.MAX_ID),
         min_length=1,
-        max_length=MAX_PRODUCTS,
+        max_length=order_input.MAX_PRODUCTS,
         help_text="product ids",
     )
     total = PositiveMoneyField()
     payment_method = StrictCharField(
-        max_length=32,
+        max_length=order_input.PAYMENT_METHOD_MAX_LENGTH,
         help_text="credit_card, or a test card: card_declined, card_flaky, card_down, card_slow",
     )
     notification = NotificationSerializer(required=False)
     email = StrictEmailField(
-        required=False, max_length=254, help_text="where to send the confirmation"
+        required=False,
+        max_length=order_input.EMAIL_MAX_LENGTH,
+        help_text="where to send the confirmation",
     )
 
 

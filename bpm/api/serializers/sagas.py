@@ -41,7 +41,10 @@ class SagaStartSerializer(RequestSerializer):
     version = StrictIntegerField(
         required=False, min_value=1, max_value=2**31 - 1, help_text="default: the latest active"
     )
-    input = JSONObjectField(help_text="checked against the definition's input schema")
+    input = JSONObjectField(
+        help_text="validated against the definition's input schema, which GET"
+        " /api/v1/definitions/{name}/ serves"
+    )
     business_key = StrictCharField(
         required=False, allow_blank=True, max_length=200, default="", help_text="searchable"
     )
