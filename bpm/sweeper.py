@@ -10,6 +10,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bpm import clock, dispatch, engine, planner
 from bpm.models import (
@@ -44,10 +46,19 @@ def sweep_once() -> SweepReport:
     """Run every part of the sweep once."""
     return SweepReport(
         leases_expired=expire_leases(),
-        redriven=redrive(),
+        redriven=_redrive_unless_redis_is_down(),
         timed_out=flag_past_deadline(),
         stalled=flag_stalled(),
     )
+
+
+def _redrive_unless_redis_is_down() -> int:
+    # Ringing needs Redis, flagging does not: an outage of Redis must not stop the deadlines.
+    try:
+        return redrive()
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        log.warning("redrive skipped this sweep, Redis is unreachable: %s", exc)
+        return 0
 
 
 def expire_leases() -> int:

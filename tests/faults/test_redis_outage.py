@@ -7,15 +7,15 @@ empty, as a restart without persistence leaves it.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
 from factories import CustomerFactory, UserFactory
-from redis.exceptions import ConnectionError as RedisConnectionError
 from testkit import drain, with_pivot, work
 
 from bpm import clock, services, sweeper
-from bpm.models import SagaInstance, SagaStatus, StepRun, StepStatus
+from bpm.models import SagaInstance, SagaStatus, StepRun, StepStatus, StuckReason
 from orders.models import Order, OrderState
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,15 +72,35 @@ def test_orders_and_saga_starts_are_accepted_while_redis_is_down_and_run_once_it
     assert SagaInstance.objects.filter(pk=started.pk, status=SagaStatus.COMPLETED).exists()
 
 
-def test_the_sweeper_keeps_going_while_redis_is_down(own_redis):
+def test_the_sweeper_flags_deadlines_while_redis_is_down_and_rings_once_it_returns(
+    own_redis, caplog
+):
     customer = CustomerFactory()
     own_redis.stop()
-    services.saga_start(definition="place_order", input=order_input(customer.pk), actor="test")
+    waiting = services.saga_start(
+        definition="place_order", input=order_input(customer.pk), actor="test"
+    )
+    overdue = services.saga_start(
+        definition="place_order",
+        input=order_input(customer.pk),
+        deadline=clock.now() + timedelta(seconds=1),
+        actor="test",
+    )
     clock.advance(settings.BPM_REDRIVE_GRACE + 1)
-    with pytest.raises(RedisConnectionError):
-        sweeper.sweep_once()
+
+    with caplog.at_level(logging.WARNING):
+        report = sweeper.sweep_once()
+
+    assert (report.redriven, report.timed_out) == (0, 1)
+    assert "Redis is unreachable" in caplog.text
+    overdue.refresh_from_db()
+    assert overdue.stuck_reason == StuckReason.TIMED_OUT
     own_redis.start()
     assert sweeper.sweep_once().redriven == 1
+    work()
+    drain()
+    waiting.refresh_from_db()
+    assert waiting.status == SagaStatus.COMPLETED
 
 
 def test_every_page_works_or_says_redis_is_unreachable_while_redis_is_down(client, shop, own_redis):
