@@ -1,5 +1,6 @@
-"""Saga definitions in the admin: published versions are read-only; an operator composes a new
-version from registered handlers, validated and written as a code declaration's sync would be."""
+"""Saga definitions in the admin: versions are read-only; a designer composes a new version from
+registered handlers, validated as a code declaration's sync would be, and it waits as a draft
+until a second designer approves it (bpm/admin/reviews.py)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,19 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from bpm import definitions, registry
+from bpm import definitions, drafts, permissions, registry
+from bpm.admin import reviews
 from bpm.admin.display import pretty_json, shown
+from bpm.admin.readonly import ReadOnlyInline
 from bpm.admin.saved import adopt
 from bpm.declarations import RetryPolicy, SagaDeclaration, StepDeclaration, validate_steps
 from bpm.errors import DefinitionInvalid
-from bpm.models import SagaDefinition, SagaInstance, StepDefinition
+from bpm.models import DefinitionEvent, SagaDefinition, SagaInstance, StepDefinition
 
 # A step's float fields, given narrow inputs so a step fits on one row.
 SECONDS_AND_FACTORS = ("initial_backoff", "backoff_multiplier", "max_backoff", "jitter", "timeout")
@@ -129,18 +133,18 @@ class StepFormSet(BaseInlineFormSet):
             raise ValidationError(str(exc)) from None
         super().clean()
         parent = self.instance
-        latest = definitions.latest_version(parent.name) if parent.name else None
-        if latest is not None:
+        current = definitions.published_version(parent.name) if parent.name else None
+        if current is not None:
             composed = SagaDeclaration(
                 name=parent.name,
                 title=parent.title,
                 steps=steps,
                 input_schema=parent.input_schema,
             )
-            if definitions.same_steps(latest, composed):
+            if definitions.same_steps(current, composed):
                 raise ValidationError(
-                    f"these steps and input schema are those of {latest}, the latest version:"
-                    " there is nothing new to publish"
+                    f"these steps and input schema are those of {current}, the published"
+                    " version: there is nothing new to publish"
                 )
 
 
@@ -164,7 +168,22 @@ class StepInline(admin.TabularInline):
         return False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None and super().has_add_permission(request, obj)
+        return obj is None and may_compose(request)
+
+
+class AuditInline(ReadOnlyInline):
+    """Who composed, approved, rejected or deployed the version, when, and why."""
+
+    model = DefinitionEvent
+    verbose_name = "audit record"
+    verbose_name_plural = "audit trail"
+    fields = ("at", "type", "actor", "comment")
+    readonly_fields = fields
+
+
+def may_compose(request: HttpRequest) -> bool:
+    """Return whether the user may compose versions (and review others' drafts)."""
+    return permissions.may(request.user, permissions.COMPOSE)
 
 
 class ComposeForm(forms.ModelForm):
@@ -172,10 +191,13 @@ class ComposeForm(forms.ModelForm):
 
     class Meta:
         model = SagaDefinition
-        fields = ("name", "title", "description", "input_schema")
+        fields = ("name", "title", "description", "input_schema", "change_reason")
+        labels = {"change_reason": "Why this change"}
         help_texts = {
             "input_schema": "A JSON Schema for the saga's input (draft 2020-12); empty accepts any"
             " JSON object.",
+            "change_reason": "Recorded with your name. The version is a draft until another"
+            " designer approves it.",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -190,6 +212,10 @@ class ComposeForm(forms.ModelForm):
         self.fields["name"].help_text = (
             f"An existing name gets its next version; a new name starts at version 1."
             f" Existing: {known}."
+        )
+        self.fields["change_reason"].required = True
+        self.fields["change_reason"].error_messages["required"] = (
+            "A reason is required: the reviewing designer reads it."
         )
 
     def clean_input_schema(self) -> Any:
@@ -210,29 +236,35 @@ class ComposeForm(forms.ModelForm):
 
 @admin.register(SagaDefinition)
 class SagaDefinitionAdmin(admin.ModelAdmin):
-    """Published versions never change; a change is a new version, composed on the add page.
+    """Versions never change; a change is a new version, composed on the add page as a draft.
 
     The add page validates the steps with the engine's validator and, on saving, hands the whole
-    declaration to `definitions.compose_version`, which writes the version and its steps the way
+    declaration to `drafts.definition_compose`, which writes the draft and its steps the way
     syncing a code declaration does. The admin's own save of the form and inline is skipped.
+    A draft's page shows its changes against the published version, and offers another designer
+    to approve or reject it.
     """
 
     list_display = (
         "name",
         "version",
         "title",
+        "status",
         "is_active",
         "origin",
+        "composed_by",
+        "reviewed_by",
         "step_count",
         "instance_count",
         "created_at",
     )
     list_display_links = ("name", "version")
-    list_filter = ("name", "is_active")
+    list_filter = ("status", "name", "is_active")
+    list_select_related = ("composed_by", "reviewed_by")
     search_fields = ("name", "title")
-    inlines = (StepInline,)
+    inlines = (StepInline, AuditInline)
     form = ComposeForm
-    readonly_fields = ("schema", "origin", "step_count", "instance_count")
+    readonly_fields = ("schema", "origin", "step_count", "instance_count", "changes")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SagaDefinition]:
         return (
@@ -243,8 +275,9 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return ((None, {"fields": ("name", "title", "description", "input_schema")}),)
-        return (
+            fields = ("name", "title", "description", "input_schema", "change_reason")
+            return ((None, {"fields": fields}),)
+        fieldsets: list[Any] = [
             (
                 None,
                 {
@@ -253,6 +286,7 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
                         "version",
                         "title",
                         "description",
+                        "status",
                         "is_active",
                         "origin",
                         "instance_count",
@@ -260,11 +294,69 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
                     )
                 },
             ),
-            ("Input schema", {"fields": ("schema",)}),
-        )
+            (
+                "Review",
+                {
+                    "fields": (
+                        "composed_by",
+                        "change_reason",
+                        "reviewed_by",
+                        "reviewed_at",
+                        "review_comment",
+                    )
+                },
+            ),
+        ]
+        if not obj.is_published:
+            fieldsets.append(("Changes from the published version", {"fields": ("changes",)}))
+        fieldsets.append(("Input schema", {"fields": ("schema",)}))
+        return fieldsets
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
+        # A version being composed has no audit trail yet.
+        return self.inlines if obj is not None else (StepInline,)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return may_compose(request)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:
+        review = self.admin_site.admin_view
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/approve/",
+                review(self.approve_view),
+                name="{}_{}_approve".format(*info),
+            ),
+            path(
+                "<path:object_id>/reject/",
+                review(self.reject_view),
+                name="{}_{}_reject".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def approve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return reviews.review(self, request, object_id, reviews.APPROVE)
+
+    def reject_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return reviews.review(self, request, object_id, reviews.REJECT)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context.update(reviews.review_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and obj.instances.exists():
@@ -306,7 +398,7 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
         """Save nothing yet: the version is written with its steps in save_related."""
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        [steps] = formsets
+        steps = formsets[0]
         data = form.cleaned_data
         declaration = SagaDeclaration(
             name=data["name"],
@@ -315,15 +407,30 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
             input_schema=data["input_schema"],
             steps=steps.declared_steps(),
         )
-        definition, created = definitions.compose_version(declaration)
+        definition, created = drafts.definition_compose(
+            declaration=declaration, user=request.user, reason=data["change_reason"]
+        )
         if not created:
             self.message_user(
                 request,
-                f"Another operator published the same steps as {definition} meanwhile:"
+                f"{definition} ({definition.status}) already has these steps and input schema:"
                 " no new version was made.",
                 messages.WARNING,
             )
         adopt(form.instance, definition)
+
+    def response_add(
+        self, request: HttpRequest, obj: Any, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        """Show the new draft, with its changes, rather than the list."""
+        if obj.is_draft:
+            self.message_user(
+                request,
+                f"{obj} is a draft: it starts no saga until another designer approves it.",
+                messages.SUCCESS,
+            )
+        url = reverse("admin:bpm_sagadefinition_change", args=[obj.pk])
+        return HttpResponseRedirect(url)
 
     def construct_change_message(
         self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
@@ -343,6 +450,10 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
         return definition.instance_total  # type: ignore[attr-defined]
 
     schema = shown("input_schema", pretty_json, "input schema")
+
+    @admin.display(description="changes")
+    def changes(self, definition: SagaDefinition) -> str:
+        return reviews.render_changes(definition)
 
 
 def _count_of(model: Any) -> Coalesce:

@@ -18,7 +18,7 @@ from rest_framework import status
 from bpm.api import fields
 from bpm.api.idempotency import HEADER, KEY_PATTERN, REPLAYED_HEADER
 from bpm.api.serializers.base import ErrorSerializer
-from bpm.models import SagaDefinition
+from bpm.models import DefinitionStatus, SagaDefinition
 
 DESCRIPTIONS = {
     status.HTTP_400_BAD_REQUEST: "Bad input: malformed JSON, a wrong type, an unknown field, a "
@@ -126,7 +126,9 @@ def describe_saga_inputs(result: dict[str, Any], **kwargs: Any) -> dict[str, Any
         return result
     variants = []
     latest_seen: set[str] = set()
-    for definition in SagaDefinition.objects.order_by("name", "-version"):
+    # Only published versions start sagas; a draft's input is no part of the API.
+    published = SagaDefinition.objects.filter(status=DefinitionStatus.PUBLISHED)
+    for definition in published.order_by("name", "-version"):
         variants.append(_variant(base, definition, pinned=True))
         if definition.is_active and definition.name not in latest_seen:
             latest_seen.add(definition.name)
