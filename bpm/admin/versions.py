@@ -67,6 +67,10 @@ class StepForm(forms.ModelForm):
         initial="default",
         error_messages={"invalid_choice": "queue %(value)r is not configured (BPM_QUEUES)"},
     )
+    # A row copied from another version is left out of the new one by ticking this box.
+    omit = forms.BooleanField(
+        required=False, label="leave out", help_text="not part of the new version"
+    )
 
     class Meta:
         model = StepDefinition
@@ -89,6 +93,12 @@ class StepForm(forms.ModelForm):
             field: forms.NumberInput(attrs={"class": "vIntegerField", "step": "any"})
             for field in SECONDS_AND_FACTORS
         }
+
+    def has_changed(self) -> bool:
+        # A row left out is treated as the blank rows are: not validated, not part of the version.
+        if self["omit"].data:
+            return False
+        return super().has_changed()
 
     def declaration(self) -> StepDeclaration:
         """Return this row as the declaration the engine validates."""
