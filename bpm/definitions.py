@@ -1,8 +1,13 @@
-"""Turn code declarations into versioned definition rows, and read definitions back cheaply."""
+"""Turn code declarations into versioned definition rows, and read definitions back cheaply.
+
+A version declared in code is published by the deployment that syncs it. A version composed in
+the admin is a draft, which starts no saga until a second designer approves it (bpm/drafts.py).
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
@@ -10,7 +15,10 @@ from django.db.models import Max
 from bpm import registry, schemas
 from bpm.declarations import SagaDeclaration, validate_steps
 from bpm.errors import NotFound
-from bpm.models import SagaDefinition, StepDefinition
+from bpm.models import DefinitionEventType, DefinitionStatus, SagaDefinition, StepDefinition
+
+# The actor recorded for versions that a deployment published from code.
+DEPLOYMENT = "deployment"
 
 
 def sync_declaration(declaration: SagaDeclaration) -> tuple[SagaDefinition, bool]:
@@ -29,21 +37,38 @@ def sync_declaration(declaration: SagaDeclaration) -> tuple[SagaDefinition, bool
         )
         if declared is not None and declared.fingerprint == fingerprint:
             return declared, False
-        return _create_version(declaration, latest, fingerprint=fingerprint), True
+        definition = _create_version(
+            declaration, latest, fingerprint=fingerprint, status=DefinitionStatus.PUBLISHED
+        )
+        definition.log(DefinitionEventType.DEPLOYED, DEPLOYMENT)
+        return definition, True
 
 
-def compose_version(declaration: SagaDeclaration) -> tuple[SagaDefinition, bool]:
-    """Return a new version composed by an operator, or the latest if it has the same steps.
+def compose_version(
+    declaration: SagaDeclaration, *, actor: str, composed_by: Any = None, reason: str = ""
+) -> tuple[SagaDefinition, bool]:
+    """Return a new draft version, or the published version or pending draft with its steps.
 
     The same validation and the same row-writing as syncing a code declaration; the version gets
-    no fingerprint, since no code declares it.
+    no fingerprint, since no code declares it, and starts no saga until it is approved.
     """
     validate_declaration(declaration)
     with transaction.atomic():
         latest = _latest_locked(declaration.name)
-        if latest is not None and same_steps(latest, declaration):
-            return latest, False
-        return _create_version(declaration, latest, fingerprint=""), True
+        current = published_version(declaration.name)
+        if current is not None and same_steps(current, declaration):
+            return current, False
+        for draft in pending_drafts(declaration.name):
+            if same_steps(draft, declaration):
+                return draft, False
+        definition = _create_version(
+            declaration, latest, fingerprint="", status=DefinitionStatus.DRAFT
+        )
+        definition.composed_by = composed_by
+        definition.change_reason = reason
+        definition.save(update_fields=["composed_by", "change_reason"])
+        definition.log(DefinitionEventType.COMPOSED, actor, reason)
+        return definition, True
 
 
 def validate_declaration(declaration: SagaDeclaration) -> None:
@@ -75,8 +100,23 @@ def same_steps(definition: SagaDefinition, declaration: SagaDeclaration) -> bool
 
 
 def latest_version(name: str) -> SagaDefinition | None:
-    """Return the newest version of the named definition, active or not."""
+    """Return the newest version of the named definition, whatever its status."""
     return SagaDefinition.objects.filter(name=name).order_by("-version").first()
+
+
+def published_version(name: str) -> SagaDefinition | None:
+    """Return the version that starts the named definition's sagas: the newest published one."""
+    return (
+        SagaDefinition.objects.filter(name=name, status=DefinitionStatus.PUBLISHED, is_active=True)
+        .order_by("-version")
+        .first()
+    )
+
+
+def pending_drafts(name: str) -> list[SagaDefinition]:
+    """Return the named definition's drafts that wait for approval, newest first."""
+    drafts = SagaDefinition.objects.filter(name=name, status=DefinitionStatus.DRAFT)
+    return list(drafts.order_by("-version"))
 
 
 def _latest_locked(name: str) -> SagaDefinition | None:
@@ -84,7 +124,7 @@ def _latest_locked(name: str) -> SagaDefinition | None:
 
 
 def _create_version(
-    declaration: SagaDeclaration, latest: SagaDefinition | None, *, fingerprint: str
+    declaration: SagaDeclaration, latest: SagaDefinition | None, *, fingerprint: str, status: str
 ) -> SagaDefinition:
     definition = SagaDefinition.objects.create(
         name=declaration.name,
@@ -93,6 +133,7 @@ def _create_version(
         description=declaration.description,
         input_schema=declaration.input_schema,
         fingerprint=fingerprint,
+        status=status,
     )
     StepDefinition.objects.bulk_create(
         StepDefinition(
@@ -121,22 +162,42 @@ def sync_all() -> list[tuple[SagaDefinition, bool]]:
 
 
 def resolve(name: str, version: int | None = None) -> SagaDefinition:
-    """Return the named definition: the given version, or the latest active one."""
-    versions = SagaDefinition.objects.filter(name=name)
+    """Return the published definition that starts sagas: the given version, or the latest one.
+
+    A draft or rejected version is never returned: it is no part of the business process.
+    """
+    published = SagaDefinition.objects.filter(name=name, status=DefinitionStatus.PUBLISHED)
     if version is not None:
-        definition = versions.filter(version=version).first()
+        definition = published.filter(version=version).first()
         if definition is None:
-            latest = versions.aggregate(latest=Max("version"))["latest"]
-            known = f"versions 1 to {latest}" if latest else "no versions"
-            raise NotFound(f"saga definition {name!r} has no version {version} ({known})")
+            raise NotFound(_no_version(name, version))
         return definition
-    definition = versions.filter(is_active=True).order_by("-version").first()
+    definition = published.filter(is_active=True).order_by("-version").first()
     if definition is None:
-        names = sorted(set(SagaDefinition.objects.values_list("name", flat=True)))
+        names = sorted(
+            set(
+                SagaDefinition.objects.filter(status=DefinitionStatus.PUBLISHED).values_list(
+                    "name", flat=True
+                )
+            )
+        )
         raise NotFound(
             f"no active saga definition named {name!r}; known: {', '.join(names) or 'none'}"
         )
     return definition
+
+
+def _no_version(name: str, version: int) -> str:
+    versions = SagaDefinition.objects.filter(name=name)
+    unpublished = versions.filter(version=version).first()
+    if unpublished is not None:
+        return (
+            f"saga definition {name!r} version {version} is {unpublished.status}, not published:"
+            " it starts no saga"
+        )
+    latest = versions.aggregate(latest=Max("version"))["latest"]
+    known = f"versions 1 to {latest}" if latest else "no versions"
+    return f"saga definition {name!r} has no version {version} ({known})"
 
 
 @lru_cache(maxsize=512)

@@ -34,7 +34,7 @@ from django.db import transaction
 from bpm import barrier, clock, definitions, dispatch, planner, registry, timeout
 from bpm.context import StepContext
 from bpm.declarations import RetryPolicy
-from bpm.errors import StepFailed
+from bpm.errors import Conflict, StepFailed
 from bpm.models import (
     Direction,
     EventType,
@@ -97,6 +97,9 @@ def start(
     actor: str,
 ) -> SagaInstance:
     """Create a saga and schedule its first step; call inside a transaction."""
+    if not definition.is_published:
+        # The last line of defence: whoever resolved the row, a draft never runs.
+        raise Conflict(f"{definition} is {definition.status}, not published: it starts no saga")
     saga = SagaInstance.objects.create(
         definition=definition,
         definition_name=definition.name,

@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django_fsm import FSMField, FSMModelMixin, transition
@@ -95,6 +96,21 @@ class EventType(models.TextChoices):
     OPERATOR_ABORT = "OPERATOR_ABORT", "operator abort"
 
 
+class DefinitionStatus(models.TextChoices):
+    # A composed version waits as a DRAFT until a second designer approves (PUBLISHED) or
+    # rejects it (REJECTED); only PUBLISHED versions start sagas.
+    DRAFT = "DRAFT", "DRAFT"
+    PUBLISHED = "PUBLISHED", "PUBLISHED"
+    REJECTED = "REJECTED", "REJECTED"
+
+
+class DefinitionEventType(models.TextChoices):
+    COMPOSED = "COMPOSED", "composed as a draft"
+    APPROVED = "APPROVED", "approved and published"
+    REJECTED = "REJECTED", "rejected"
+    DEPLOYED = "DEPLOYED", "published from a code declaration"
+
+
 class SagaDefinition(models.Model):
     name = models.SlugField(max_length=100)
     version = models.PositiveIntegerField()
@@ -102,18 +118,78 @@ class SagaDefinition(models.Model):
     description = models.TextField(blank=True)
     input_schema = models.JSONField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    # Secure by default: a row made by anything but a deployment or an approval starts no saga.
+    status = models.CharField(
+        max_length=16, choices=DefinitionStatus.choices, default=DefinitionStatus.DRAFT
+    )
     # Hash of the code declaration this version was made from; empty for versions made in admin.
     fingerprint = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=clock.now)
+    composed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    change_reason = models.TextField(blank=True, help_text="why the composer made this version")
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="the designer who approved or rejected this draft",
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_comment = models.TextField(blank=True)
 
     class Meta:
         ordering = ("name", "-version")
+        permissions = [
+            (
+                "compose_sagadefinition",
+                "Can compose saga definition versions and review other designers' drafts",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=("name", "version"), name="definition_name_version")
         ]
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == DefinitionStatus.DRAFT
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == DefinitionStatus.PUBLISHED
+
+    def log(self, type: str, actor: str, comment: str = "") -> DefinitionEvent:
+        """Append an entry to this version's audit trail."""
+        return DefinitionEvent.objects.create(
+            definition=self, type=type, actor=actor, comment=comment, at=clock.now()
+        )
+
+
+class DefinitionEvent(models.Model):
+    """The audit trail of a version: who composed, approved, rejected or deployed it, and why."""
+
+    definition = models.ForeignKey(
+        SagaDefinition, on_delete=models.CASCADE, related_name="audit_events"
+    )
+    type = models.CharField(max_length=16, choices=DefinitionEventType.choices)
+    at = models.DateTimeField(default=clock.now)
+    actor = models.CharField(max_length=200)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.type}"
 
 
 class StepDefinition(models.Model):

@@ -1,8 +1,9 @@
 """Who may do what: the custom permissions that guard every saga action, and the check.
 
-Two groups carry them (created by a migration): viewers read everything, operators may also act.
-A third, clients, is what an API client's user gets: it may start sagas and create orders and
-customers, but never act on a saga.
+Groups carry them (created by migrations): viewers read everything, operators may also act on
+sagas, designers may also compose definition versions and review each other's drafts. Clients is
+what an API client's user gets: it may start sagas and create orders and customers, but never act
+on a saga.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from bpm.models import actor_for_user
 VIEWERS = "viewers"
 OPERATORS = "operators"
 CLIENTS = "clients"
+DESIGNERS = "designers"
 
 START = "start"
 RETRY = "retry"
 SKIP = "skip"
 COMPENSATE = "compensate"
 ABORT = "abort"
+COMPOSE = "compose"
 
 # The permission each action needs, as `user.has_perm` spells it.
 REQUIRED = {
@@ -32,20 +35,26 @@ REQUIRED = {
     SKIP: "bpm.skip_saga",
     COMPENSATE: "bpm.compensate_saga",
     ABORT: "bpm.abort_saga",
+    COMPOSE: "bpm.compose_sagadefinition",
 }
+# The group that holds each action's permission, named in a refusal.
+HOLDERS = {COMPOSE: DESIGNERS}
 
 # The apps whose models the groups see; viewers and operators may view every model in them.
 GROUP_APPS = ("bpm", "orders", "payments", "notifications")
-# Operators also act on sagas and may compose definition versions in the admin.
+# Operators also act on sagas. They do not change what a definition runs: that is a change of
+# the business process, for designers.
 OPERATOR_EXTRA = [
     ("bpm", "start_saga"),
     ("bpm", "retry_saga"),
     ("bpm", "skip_saga"),
     ("bpm", "compensate_saga"),
     ("bpm", "abort_saga"),
-    ("bpm", "add_sagadefinition"),
-    ("bpm", "add_stepdefinition"),
 ]
+# Designers compose definition versions as drafts and approve or reject other designers' drafts.
+DESIGNER_EXTRA = [("bpm", "compose_sagadefinition")]
+# Permissions that an older release gave operators, taken back by migration 0006.
+OPERATOR_WITHDRAWN = [("bpm", "add_sagadefinition"), ("bpm", "add_stepdefinition")]
 # An API client starts sagas, creates customers and orders, and reads them back.
 CLIENT_PERMISSIONS = [
     ("bpm", "start_saga"),
@@ -80,6 +89,7 @@ def sync_groups(app_label: str, apps: Apps = global_apps, using: str = "default"
     members = {
         VIEWERS: viewing,
         OPERATORS: viewing + pick(OPERATOR_EXTRA),
+        DESIGNERS: viewing + pick(DESIGNER_EXTRA),
         CLIENTS: pick(CLIENT_PERMISSIONS),
     }
     for name, granted in members.items():
@@ -104,9 +114,15 @@ def authorize(*, user: Any, actor: str, action: str) -> str:
             raise ValueError("an actor or a user is required")
         return actor
     if not may(user, action):
-        who = user.get_username() or "an anonymous user"
-        message = f"{who} may not {action} sagas: that needs the {REQUIRED[action]} permission"
-        if action != START:
-            message += f", which the {OPERATORS} group has"
-        raise PermissionDenied(message)
+        raise PermissionDenied(refusal(user, action))
     return actor_for_user(user)
+
+
+def refusal(user: Any, action: str) -> str:
+    """Return why `user` may not take `action`: the permission it needs, and who holds it."""
+    who = (user.get_username() if user is not None else "") or "an anonymous user"
+    what = "saga definition versions" if action == COMPOSE else "sagas"
+    message = f"{who} may not {action} {what}: that needs the {REQUIRED[action]} permission"
+    if action != START:
+        message += f", which the {HOLDERS.get(action, OPERATORS)} group has"
+    return message

@@ -1,5 +1,6 @@
-"""Saga definitions in the admin: published versions are read-only; an operator composes a new
-version from registered handlers, validated and written as a code declaration's sync would be."""
+"""Saga definitions in the admin: versions are read-only; a designer composes a new version from
+registered handlers, validated as a code declaration's sync would be, and it waits as a draft
+until a second designer approves it (bpm/admin/reviews.py)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
 
-from bpm import definitions, registry, schemas
+from bpm import definitions, drafts, permissions, registry, schemas
+from bpm.admin import reviews
 from bpm.admin.display import pretty_json, shown
+from bpm.admin.readonly import ReadOnlyInline
 from bpm.admin.saved import adopt
 from bpm.declarations import RetryPolicy, SagaDeclaration, StepDeclaration, validate_steps
 from bpm.errors import DefinitionInvalid
-from bpm.models import SagaDefinition, SagaInstance, StepDefinition
+from bpm.models import DefinitionEvent, SagaDefinition, SagaInstance, StepDefinition
 
 # A step's float fields, given narrow inputs so a step fits on one row.
 SECONDS_AND_FACTORS = ("initial_backoff", "backoff_multiplier", "max_backoff", "jitter", "timeout")
@@ -61,6 +65,10 @@ class StepForm(forms.ModelForm):
         initial="default",
         error_messages={"invalid_choice": "queue %(value)r is not configured (BPM_QUEUES)"},
     )
+    # A row copied from another version is left out of the new one by ticking this box.
+    omit = forms.BooleanField(
+        required=False, label="leave out", help_text="not part of the new version"
+    )
 
     class Meta:
         model = StepDefinition
@@ -83,6 +91,12 @@ class StepForm(forms.ModelForm):
             field: forms.NumberInput(attrs={"class": "vIntegerField", "step": "any"})
             for field in SECONDS_AND_FACTORS
         }
+
+    def has_changed(self) -> bool:
+        # A row left out is treated as the blank rows are: not validated, not part of the version.
+        if self["omit"].data:
+            return False
+        return super().has_changed()
 
     def declaration(self) -> StepDeclaration:
         """Return this row as the declaration the engine validates."""
@@ -127,18 +141,18 @@ class StepFormSet(BaseInlineFormSet):
             raise ValidationError(str(exc)) from None
         super().clean()
         parent = self.instance
-        latest = definitions.latest_version(parent.name) if parent.name else None
-        if latest is not None:
+        current = definitions.published_version(parent.name) if parent.name else None
+        if current is not None:
             composed = SagaDeclaration(
                 name=parent.name,
                 title=parent.title,
                 steps=steps,
                 input_schema=parent.input_schema,
             )
-            if definitions.same_steps(latest, composed):
+            if definitions.same_steps(current, composed):
                 raise ValidationError(
-                    f"these steps and input schema are those of {latest}, the latest version:"
-                    " there is nothing new to publish"
+                    f"these steps and input schema are those of {current}, the published"
+                    " version: there is nothing new to publish"
                 )
 
 
@@ -162,7 +176,22 @@ class StepInline(admin.TabularInline):
         return False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return obj is None and super().has_add_permission(request, obj)
+        return obj is None and may_compose(request)
+
+
+class AuditInline(ReadOnlyInline):
+    """Who composed, approved, rejected or deployed the version, when, and why."""
+
+    model = DefinitionEvent
+    verbose_name = "audit record"
+    verbose_name_plural = "audit trail"
+    fields = ("at", "type", "actor", "comment")
+    readonly_fields = fields
+
+
+def may_compose(request: HttpRequest) -> bool:
+    """Return whether the user may compose versions (and review others' drafts)."""
+    return permissions.may(request.user, permissions.COMPOSE)
 
 
 class ComposeForm(forms.ModelForm):
@@ -170,11 +199,14 @@ class ComposeForm(forms.ModelForm):
 
     class Meta:
         model = SagaDefinition
-        fields = ("name", "title", "description", "input_schema")
+        fields = ("name", "title", "description", "input_schema", "change_reason")
+        labels = {"change_reason": "Why this change"}
         help_texts = {
             "input_schema": "A JSON Schema for the saga's input (draft 2020-12); empty accepts any"
             " JSON object. It may reference only itself ($ref to #/... or #/$defs/...), and its"
             " patterns use RE2 syntax (no backreferences nor lookaround).",
+            "change_reason": "Recorded with your name. The version is a draft until another"
+            " designer approves it.",
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -189,6 +221,10 @@ class ComposeForm(forms.ModelForm):
         self.fields["name"].help_text = (
             f"An existing name gets its next version; a new name starts at version 1."
             f" Existing: {known}."
+        )
+        self.fields["change_reason"].required = True
+        self.fields["change_reason"].error_messages["required"] = (
+            "A reason is required: the reviewing designer reads it."
         )
 
     def clean_input_schema(self) -> Any:
@@ -205,29 +241,35 @@ class ComposeForm(forms.ModelForm):
 
 @admin.register(SagaDefinition)
 class SagaDefinitionAdmin(admin.ModelAdmin):
-    """Published versions never change; a change is a new version, composed on the add page.
+    """Versions never change; a change is a new version, composed on the add page as a draft.
 
     The add page validates the steps with the engine's validator and, on saving, hands the whole
-    declaration to `definitions.compose_version`, which writes the version and its steps the way
+    declaration to `drafts.definition_compose`, which writes the draft and its steps the way
     syncing a code declaration does. The admin's own save of the form and inline is skipped.
+    A draft's page shows its changes against the published version, and offers another designer
+    to approve or reject it.
     """
 
     list_display = (
         "name",
         "version",
         "title",
+        "status",
         "is_active",
         "origin",
+        "composed_by",
+        "reviewed_by",
         "step_count",
         "instance_count",
         "created_at",
     )
     list_display_links = ("name", "version")
-    list_filter = ("name", "is_active")
+    list_filter = ("status", "name", "is_active")
+    list_select_related = ("composed_by", "reviewed_by")
     search_fields = ("name", "title")
-    inlines = (StepInline,)
+    inlines = (StepInline, AuditInline)
     form = ComposeForm
-    readonly_fields = ("schema", "origin", "step_count", "instance_count")
+    readonly_fields = ("schema", "origin", "step_count", "instance_count", "changes")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SagaDefinition]:
         return (
@@ -238,8 +280,9 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
-            return ((None, {"fields": ("name", "title", "description", "input_schema")}),)
-        return (
+            fields = ("name", "title", "description", "input_schema", "change_reason")
+            return ((None, {"fields": fields}),)
+        fieldsets: list[Any] = [
             (
                 None,
                 {
@@ -248,6 +291,7 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
                         "version",
                         "title",
                         "description",
+                        "status",
                         "is_active",
                         "origin",
                         "instance_count",
@@ -255,11 +299,69 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
                     )
                 },
             ),
-            ("Input schema", {"fields": ("schema",)}),
-        )
+            (
+                "Review",
+                {
+                    "fields": (
+                        "composed_by",
+                        "change_reason",
+                        "reviewed_by",
+                        "reviewed_at",
+                        "review_comment",
+                    )
+                },
+            ),
+        ]
+        if not obj.is_published:
+            fieldsets.append(("Changes from the published version", {"fields": ("changes",)}))
+        fieldsets.append(("Input schema", {"fields": ("schema",)}))
+        return fieldsets
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> Any:
+        # A version being composed has no audit trail yet.
+        return self.inlines if obj is not None else (StepInline,)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return may_compose(request)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:
+        review = self.admin_site.admin_view
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/approve/",
+                review(self.approve_view),
+                name="{}_{}_approve".format(*info),
+            ),
+            path(
+                "<path:object_id>/reject/",
+                review(self.reject_view),
+                name="{}_{}_reject".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def approve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return reviews.review(self, request, object_id, reviews.APPROVE)
+
+    def reject_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return reviews.review(self, request, object_id, reviews.REJECT)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context.update(reviews.review_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and obj.instances.exists():
@@ -301,7 +403,7 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
         """Save nothing yet: the version is written with its steps in save_related."""
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        [steps] = formsets
+        steps = formsets[0]
         data = form.cleaned_data
         declaration = SagaDeclaration(
             name=data["name"],
@@ -310,15 +412,30 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
             input_schema=data["input_schema"],
             steps=steps.declared_steps(),
         )
-        definition, created = definitions.compose_version(declaration)
+        definition, created = drafts.definition_compose(
+            declaration=declaration, user=request.user, reason=data["change_reason"]
+        )
         if not created:
             self.message_user(
                 request,
-                f"Another operator published the same steps as {definition} meanwhile:"
+                f"{definition} ({definition.status}) already has these steps and input schema:"
                 " no new version was made.",
                 messages.WARNING,
             )
         adopt(form.instance, definition)
+
+    def response_add(
+        self, request: HttpRequest, obj: Any, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        """Show the new draft, with its changes, rather than the list."""
+        if obj.is_draft:
+            self.message_user(
+                request,
+                f"{obj} is a draft: it starts no saga until another designer approves it.",
+                messages.SUCCESS,
+            )
+        url = reverse("admin:bpm_sagadefinition_change", args=[obj.pk])
+        return HttpResponseRedirect(url)
 
     def construct_change_message(
         self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
@@ -338,6 +455,10 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
         return definition.instance_total  # type: ignore[attr-defined]
 
     schema = shown("input_schema", pretty_json, "input schema")
+
+    @admin.display(description="changes")
+    def changes(self, definition: SagaDefinition) -> str:
+        return reviews.render_changes(definition)
 
 
 def _count_of(model: Any) -> Coalesce:

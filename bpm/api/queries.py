@@ -12,7 +12,13 @@ from django.db.models import Prefetch, QuerySet
 
 from bpm.api.fields import MAX_ID
 from bpm.errors import NotFound
-from bpm.models import SagaDefinition, SagaEvent, SagaInstance, StepDefinition
+from bpm.models import (
+    DefinitionStatus,
+    SagaDefinition,
+    SagaEvent,
+    SagaInstance,
+    StepDefinition,
+)
 
 
 def parse_id(text: str, kind: str) -> int:
@@ -69,7 +75,10 @@ def saga_events(saga_id: uuid.UUID) -> QuerySet[SagaEvent]:
 
 @dataclass
 class DefinitionVersions:
-    """Every version of one definition, newest first, and the one a start would use."""
+    """Every published version of one definition, newest first, and the one a start would use.
+
+    Drafts and rejected versions are no part of the business process: the API never shows them.
+    """
 
     name: str
     versions: list[SagaDefinition] = field(default_factory=list)
@@ -91,10 +100,15 @@ class DefinitionVersions:
         return [version.version for version in self.versions]
 
 
+def published() -> QuerySet[SagaDefinition]:
+    """Return the definition versions that may start sagas or have started some."""
+    return SagaDefinition.objects.filter(status=DefinitionStatus.PUBLISHED)
+
+
 def definitions_by_name() -> list[DefinitionVersions]:
     """Return every definition name with its versions (without their steps), by name."""
     found: dict[str, DefinitionVersions] = defaultdict(lambda: DefinitionVersions(name=""))
-    for definition in SagaDefinition.objects.order_by("name", "-version"):
+    for definition in published().order_by("name", "-version"):
         group = found[definition.name]
         group.name = definition.name
         group.versions.append(definition)
@@ -108,9 +122,7 @@ def definition_versions(name: str) -> DefinitionVersions:
     versions = (
         []
         if "\x00" in name
-        else list(
-            SagaDefinition.objects.filter(name=name).order_by("-version").prefetch_related(steps)
-        )
+        else list(published().filter(name=name).order_by("-version").prefetch_related(steps))
     )
     if not versions:
         raise NotFound(f"no saga definition named {name!r}")

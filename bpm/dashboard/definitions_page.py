@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import SafeString
 
+from bpm.admin.reviews import render_changes
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.diagram import render_diagram
 from bpm.dashboard.statistics import (
@@ -34,7 +35,8 @@ class DefinitionSummary:
 
     @property
     def latest(self) -> SagaDefinition:
-        return self.versions[0]
+        """Return the version that starts sagas (the newest published), else the newest."""
+        return _published_first(self.versions)
 
 
 @dashboard_view
@@ -52,7 +54,7 @@ def definition_list(request: HttpRequest) -> HttpResponse:
                 name=name,
                 versions=rows,
                 counts=status_row(name, counts.get(name, {}), definition=name),
-                diagram=render_diagram(list(rows[0].steps.all())),
+                diagram=render_diagram(list(_published_first(rows).steps.all())),
             )
         )
     context = page_context(request, "Saga definitions", tab="definitions", definitions=summaries)
@@ -61,7 +63,11 @@ def definition_list(request: HttpRequest) -> HttpResponse:
 
 @dashboard_view
 def definition_detail(request: HttpRequest, name: str) -> HttpResponse:
-    """Render one definition at a version (?version=N, else the latest) with its steps."""
+    """Render one definition at a version (?version=N, else the published one) with its steps.
+
+    A version that is not published (a draft, a rejected one) is shown with its changes against
+    the published version, as its reviewers see it in the admin.
+    """
     versions = list(SagaDefinition.objects.filter(name=name).order_by("-version"))
     if not versions:
         raise Http404(f"There is no saga definition named “{name}”.")
@@ -78,6 +84,7 @@ def definition_detail(request: HttpRequest, name: str) -> HttpResponse:
         steps=steps,
         diagram=render_diagram(steps),
         input_schema=_pretty(chosen.input_schema),
+        changes=None if chosen.is_published else render_changes(chosen),
         statuses=SagaStatus.choices,
         rows=status_rows(
             {version.version: counts.get(version.version, {}) for version in versions},
@@ -90,9 +97,13 @@ def definition_detail(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "dashboard/definitions_detail.html", context)
 
 
+def _published_first(versions: list[SagaDefinition]) -> SagaDefinition:
+    return next((version for version in versions if version.is_published), versions[0])
+
+
 def _chosen_version(versions: list[SagaDefinition], asked: str | None) -> SagaDefinition:
     if asked is None or asked == "":
-        return versions[0]
+        return _published_first(versions)
     by_number = {str(definition.version): definition for definition in versions}
     if asked not in by_number:
         known = ", ".join(sorted(by_number, key=int))

@@ -57,6 +57,18 @@ def operator() -> Client:
 
 
 @pytest.fixture
+def designer() -> Client:
+    """Return a client logged in as dora, a designer: she composes definition versions."""
+    return logged_in("dora", "designers")
+
+
+@pytest.fixture
+def reviewer() -> Client:
+    """Return a client logged in as dave, a second designer, who reviews dora's drafts."""
+    return logged_in("dave", "designers")
+
+
+@pytest.fixture
 def viewer() -> Client:
     """Return a client logged in as vera, a viewer."""
     return logged_in("vera", "viewers")

@@ -1,5 +1,6 @@
-"""Saga definitions in the admin: published versions are read-only; operators compose new
-versions from registered handlers, validated as the engine validates a code declaration."""
+"""Saga definitions in the admin: versions are read-only; designers compose new versions from
+registered handlers, validated as the engine validates a code declaration, as drafts that a second
+designer approves (the four eyes themselves: tests/security/test_definition_approval.py)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def composed(name: str, *steps: dict[str, str], schema: Any = None, **fields: st
         "title": fields.pop("title", f"{name} title"),
         "description": "",
         "input_schema": "" if schema is None else json.dumps(schema),
+        "change_reason": fields.pop("change_reason", "a test of composing"),
         "steps-TOTAL_FORMS": str(len(steps) + 1),
         "steps-INITIAL_FORMS": "0",
         "steps-MIN_NUM_FORMS": "0",
@@ -72,7 +74,16 @@ def problems(response) -> str:
     return " ".join(errors)
 
 
-def test_an_operator_composes_a_first_version_of_a_new_saga(operator):
+def approve(reviewer, definition: SagaDefinition) -> None:
+    """Have the second designer approve a draft through the admin."""
+    url = reverse("admin:bpm_sagadefinition_approve", args=[definition.pk])
+    response = reviewer.post(url, {"text": "checked"})
+    assert response.status_code == 302
+    definition.refresh_from_db()
+    assert definition.status == "PUBLISHED"
+
+
+def test_a_designer_composes_a_first_version_of_a_new_saga_as_a_draft(designer):
     data = composed(
         "refund_order",
         step(1, "refund", compensation="test.local"),
@@ -80,10 +91,15 @@ def test_an_operator_composes_a_first_version_of_a_new_saga(operator):
         step(3, "notify", kind="RETRIABLE", max_attempts="10", queue="default"),
         schema={"type": "object", "required": ["order_id"]},
     )
-    response = operator.post(ADD, data)
+    response = designer.post(ADD, data)
     definition = SagaDefinition.objects.get(name="refund_order")
     assert response.status_code == 302
-    assert (definition.version, definition.fingerprint, definition.is_active) == (1, "", True)
+    assert response.url == reverse("admin:bpm_sagadefinition_change", args=[definition.pk])
+    assert (definition.version, definition.fingerprint, definition.status) == (1, "", "DRAFT")
+    assert (definition.composed_by.username, definition.change_reason) == (
+        "dora",
+        "a test of composing",
+    )
     assert definition.input_schema == {"type": "object", "required": ["order_id"]}
     steps = list(definition.steps.order_by("position"))
     assert [(s.position, s.name, s.kind, s.compensation) for s in steps] == [
@@ -95,31 +111,34 @@ def test_an_operator_composes_a_first_version_of_a_new_saga(operator):
     assert LogEntry.objects.get().object_id == str(definition.pk)
 
 
-def test_a_composed_version_is_the_one_new_sagas_start_with(operator, the_world):
+def test_a_composed_version_is_the_one_new_sagas_start_with_once_approved(
+    designer, reviewer, the_world
+):
     with_pivot()
-    operator.post(ADD, composed("with_pivot", step(1, "only")))
+    designer.post(ADD, composed("with_pivot", step(1, "only")))
+    approve(reviewer, SagaDefinition.objects.get(name="with_pivot", version=2))
     saga = services.saga_start(definition="with_pivot", input={}, actor="test")
     assert (saga.definition.version, [s.name for s in saga.definition.steps.all()]) == (2, ["only"])
 
 
-def test_steps_are_ordered_by_their_positions_and_renumbered(operator):
-    operator.post(ADD, composed("ordered", step(30, "last"), step(5, "first"), step(10, "middle")))
+def test_steps_are_ordered_by_their_positions_and_renumbered(designer):
+    designer.post(ADD, composed("ordered", step(30, "last"), step(5, "first"), step(10, "middle")))
     steps = StepDefinition.objects.filter(definition__name="ordered").order_by("position")
     assert [(s.position, s.name) for s in steps] == [(1, "first"), (2, "middle"), (3, "last")]
 
 
-def test_an_existing_name_gets_its_next_version(operator):
+def test_an_existing_name_gets_its_next_version(designer):
     declare("evolving", Step("a", "test.remote"))
-    response = operator.post(ADD, composed("evolving", step(1, "a"), step(2, "b")))
+    response = designer.post(ADD, composed("evolving", step(1, "a"), step(2, "b")))
     latest = SagaDefinition.objects.filter(name="evolving").order_by("-version").first()
     assert latest.version == 2
-    assert response.url == reverse("admin:bpm_sagadefinition_changelist")
+    assert response.url == reverse("admin:bpm_sagadefinition_change", args=[latest.pk])
     assert list(latest.steps.values_list("name", flat=True)) == ["a", "b"]
 
 
-def test_the_same_steps_as_the_latest_version_publish_nothing(operator):
+def test_the_same_steps_as_the_published_version_publish_nothing(designer):
     declare("evolving", Step("a", "test.remote"))  # with the schema {"type": "object"}
-    response = operator.post(ADD, composed("evolving", step(1, "a"), schema={"type": "object"}))
+    response = designer.post(ADD, composed("evolving", step(1, "a"), schema={"type": "object"}))
     assert "these steps and input schema are those of evolving v1" in problems(response)
     assert SagaDefinition.objects.filter(name="evolving").count() == 1
 
@@ -150,9 +169,9 @@ def test_the_same_steps_as_the_latest_version_publish_nothing(operator):
     ],
 )
 def test_an_invalid_version_is_refused_with_what_is_wrong_and_nothing_is_made(
-    operator, steps, problem
+    designer, steps, problem
 ):
-    response = operator.post(ADD, composed("broken", *steps))
+    response = designer.post(ADD, composed("broken", *steps))
     assert problem in problems(response)
     assert html.escape(problem) in response.content.decode()
     assert not SagaDefinition.objects.filter(name="broken").exists()
@@ -167,25 +186,26 @@ def test_an_invalid_version_is_refused_with_what_is_wrong_and_nothing_is_made(
         ([1, 2], "must be a JSON object"),
     ],
 )
-def test_an_invalid_input_schema_is_refused_and_nothing_is_made(operator, schema, problem):
-    response = operator.post(ADD, composed("broken", step(1, "a"), schema=schema))
+def test_an_invalid_input_schema_is_refused_and_nothing_is_made(designer, schema, problem):
+    response = designer.post(ADD, composed("broken", step(1, "a"), schema=schema))
     assert problem in problems(response)
     assert not SagaDefinition.objects.filter(name="broken").exists()
 
 
-def test_a_schema_that_is_not_json_is_refused(operator):
+def test_a_schema_that_is_not_json_is_refused(designer):
     data = {**composed("broken", step(1, "a")), "input_schema": "{not json"}
-    assert "Enter a valid JSON" in problems(operator.post(ADD, data))
+    assert "Enter a valid JSON" in problems(designer.post(ADD, data))
     assert not SagaDefinition.objects.filter(name="broken").exists()
 
 
-def test_a_published_version_is_shown_read_only_with_its_steps(operator, the_world):
+def test_a_published_version_is_shown_read_only_with_its_steps(designer, the_world):
     definition = with_pivot()
-    response = operator.get(reverse("admin:bpm_sagadefinition_change", args=[definition.pk]))
+    response = designer.get(reverse("admin:bpm_sagadefinition_change", args=[definition.pk]))
     assert response.status_code == 200
     assert not response.context["has_change_permission"]
     assert not response.context["adminform"].form.fields
-    [steps] = response.context["inline_admin_formsets"]
+    steps, audit = response.context["inline_admin_formsets"]
+    assert [event.type for event in audit.formset.queryset] == ["DEPLOYED"]
     assert [s.name for s in steps.formset.queryset] == ["a", "pivot", "after"]
     assert not steps.has_add_permission
 
@@ -218,12 +238,12 @@ def test_a_viewer_may_look_but_not_compose(viewer, the_world):
     assert not SagaDefinition.objects.filter(name="sneaky").exists()
 
 
-def test_duplicating_a_version_opens_the_form_with_its_steps(operator, the_world):
+def test_duplicating_a_version_opens_the_form_with_its_steps(designer, the_world):
     definition = with_pivot()
-    page = operator.get(reverse("admin:bpm_sagadefinition_change", args=[definition.pk]))
+    page = designer.get(reverse("admin:bpm_sagadefinition_change", args=[definition.pk]))
     duplicate = f"{ADD}?from={definition.pk}"
     assert f'href="{duplicate}"' in page.content.decode()
-    response = operator.get(duplicate)
+    response = designer.get(duplicate)
     form = response.context["adminform"].form
     assert (form["name"].value(), form["title"].value()) == ("with_pivot", "with_pivot")
     [steps] = response.context["inline_admin_formsets"]
@@ -262,16 +282,17 @@ def test_the_list_costs_the_same_queries_for_3_or_30_versions(viewer):
     assert len(many) == len(few)
 
 
-def test_a_composed_version_stays_the_latest_until_the_code_declaration_changes(operator):
+def test_a_composed_version_stays_the_latest_until_the_code_declaration_changes(designer, reviewer):
     declare("evolving", Step("a", "test.remote"))
-    operator.post(ADD, composed("evolving", step(1, "a"), step(2, "b")))
+    designer.post(ADD, composed("evolving", step(1, "a"), step(2, "b")))
+    approve(reviewer, SagaDefinition.objects.get(name="evolving", version=2))
     assert declare("evolving", Step("a", "test.remote")).version == 1  # the code is unchanged
     assert definitions.resolve("evolving").version == 2
     changed = declare("evolving", Step("a", "test.remote"), Step("c", "test.remote"))
     assert changed.version == definitions.resolve("evolving").version == 3
 
 
-def test_the_compose_form_starts_blank_as_a_browser_would_post_it(operator):
-    form = operator.get(ADD).content.decode()
+def test_the_compose_form_starts_blank_as_a_browser_would_post_it(designer):
+    form = designer.get(ADD).content.decode()
     assert '<option value="" selected>— choose a handler —</option>' in form
     assert re.search(r"id_input_schema\"[^>]*>\s*{}</textarea>", form)

@@ -33,6 +33,9 @@ DEV_PASSWORD = "admin"
 DEV_USERS = (
     ("operator", "operators", True),
     ("viewer", "viewers", True),
+    # Two designers, so that one can approve what the other composed.
+    ("designer", "designers", True),
+    ("designer2", "designers", True),
     ("client", "clients", False),
 )
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -216,7 +219,7 @@ class Command(BaseCommand):
         return user is not None and user.check_password(DEV_PASSWORD)
 
     def ensure_dev_users(self) -> None:
-        """Create the operator, viewer and client development users that do not exist yet."""
+        """Create the development users of each group (DEV_USERS) that do not exist yet."""
         user_model = get_user_model()
         for username, group, staff in DEV_USERS:
             if user_model.objects.filter(username=username).exists():
