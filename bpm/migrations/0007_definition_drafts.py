@@ -52,7 +52,7 @@ def delete_designers(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bpm', '0005_status_labels_are_values'),
+        ('bpm', '0006_stuck_reason_handler_missing'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
