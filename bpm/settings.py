@@ -152,6 +152,11 @@ BPM_STALL_AFTER = envfloat("BPM_STALL_AFTER", "3600")
 BPM_INLINE_MAX_STEPS = envint("BPM_INLINE_MAX_STEPS", "8")
 BPM_INLINE_MAX_SECONDS = envfloat("BPM_INLINE_MAX_SECONDS", "2")
 
+# The simulated card gateway (payments/gateway.py): how long the card_slow test card takes.
+PAYMENTS_GATEWAY_SLOW_SECONDS = envfloat("PAYMENTS_GATEWAY_SLOW_SECONDS", "3")
+if PAYMENTS_GATEWAY_SLOW_SECONDS < 0:
+    raise ImproperlyConfigured("PAYMENTS_GATEWAY_SLOW_SECONDS must be >= 0")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
