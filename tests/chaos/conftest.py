@@ -42,8 +42,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
-@pytest.fixture(autouse=True)
-def _real_services() -> None:
+@pytest.fixture
+def real_services() -> None:
+    """Fail a chaos test that runs without PostgreSQL and a real Redis (under CI)."""
     reason = unmet_requirement()
     if reason is not None:
         pytest.fail(reason)
@@ -73,7 +74,9 @@ def fault_log() -> FaultLog:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, chaos_seed: int, fault_log: FaultLog) -> Iterator[Stack]:
+def stack(
+    real_services: None, tmp_path: Path, chaos_seed: int, fault_log: FaultLog
+) -> Iterator[Stack]:
     """Return the production process set's starter, configured as the chaos run needs it."""
     var_dir = tmp_path / "var"
     var_dir.mkdir()
