@@ -15,8 +15,8 @@ from payments import gateway
 
 DEFAULT_SEED = 20251201
 ORDERS = 100
-# Seconds between two orders' first requests: 100 orders over ~40 s of faults.
-ORDER_SPACING = 0.4
+# Seconds between two orders' first requests: 100 orders over ~45 s of faults.
+ORDER_SPACING = 0.45
 BOUNCING_DOMAIN = "bounce.invalid"  # notifications.mail refuses every address there
 
 # Replaying an order's Idempotency-Key: never, once after the answer, or twice at the same time.

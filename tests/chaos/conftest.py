@@ -89,7 +89,7 @@ def stack(
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "BPM_SWEEP_INTERVAL": "1",
         "BPM_REDRIVE_GRACE": "2",
-        "PAYMENTS_GATEWAY_SLOW_SECONDS": "0.5",
+        "PAYMENTS_GATEWAY_SLOW_SECONDS": "0.2",
         "BPM_API_USER_PER_MINUTE": "0",
         "BPM_API_ANON_PER_MINUTE": "0",
         # A request killed by a database outage may leave its key claimed: keep that short.
