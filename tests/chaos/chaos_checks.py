@@ -23,7 +23,15 @@ from rq.job import Job, JobStatus
 
 from bpm import clock, definitions, dispatch
 from bpm.api.serializers.participants import OrderSerializer
-from bpm.models import ACTIVE_STATUSES, SagaInstance, SagaStatus, StepRun, StepStatus
+from bpm.models import (
+    ACTIVE_STATUSES,
+    EventType,
+    SagaEvent,
+    SagaInstance,
+    SagaStatus,
+    StepRun,
+    StepStatus,
+)
 from notifications.models import Notification
 from orders.models import Order, OrderState
 from payments.models import ChargeStatus, Customer, GatewayCharge, Payment, PaymentStatus
@@ -109,9 +117,11 @@ class Checker:
             self.findings.fail(
                 SETTLED,
                 f"saga {saga.id} is {saga.status}"
-                + (f" ({saga.stuck_reason})" if saga.stuck_reason else " without a reason"),
+                + (f" ({saga.stuck_reason})" if saga.stuck_reason else " without a reason")
+                + f"; waiting on: {self.waiting_on(saga)}",
                 saga.id,
             )
+        self.note_retries()
         # First, while the deadline's state still holds.
         self.check_doorbells()
         orders_by_key = self.check_keys()
@@ -179,6 +189,30 @@ class Checker:
                 self.findings.fail(NO_STALLED_DOORBELL, line, run.saga_id)
             else:
                 self.findings.notes.append(line)
+
+    def waiting_on(self, saga: SagaInstance) -> str:
+        """Describe the runs an unsettled saga waits on, with their doorbells."""
+        runs = StepRun.objects.filter(
+            saga=saga, status__in=(StepStatus.PENDING, StepStatus.RUNNING)
+        ).select_related("saga", "step")
+        described = []
+        for run in runs:
+            what = f"{run.step.name} {run.direction} {run.status} attempts {run.attempts}"
+            if run.status == StepStatus.PENDING:
+                what += f" due {run.due_at:%H:%M:%S}, doorbell {self.doorbell(run)[1]}"
+            elif run.lease_expires_at is not None:
+                what += f" lease until {run.lease_expires_at:%H:%M:%S}"
+            described.append(what)
+        return "; ".join(described) or "nothing"
+
+    def note_retries(self) -> None:
+        """Note how many delayed retries the sweeper had to ring again."""
+        retries = SagaEvent.objects.filter(type=EventType.ATTEMPT_FAILED).count()
+        by_sweeper = SagaEvent.objects.filter(type=EventType.REDRIVEN, attempt__gte=1).count()
+        self.findings.notes.append(
+            f"{retries} attempts failed and were retried later; the sweeper rang {by_sweeper}"
+            " retries' doorbells again (no scheduler had moved them, or a flush lost them)"
+        )
 
     def doorbell(self, run: StepRun) -> tuple[bool, str]:
         """Say whether a live worker will see this run's doorbell, and in what state it is."""
