@@ -170,6 +170,11 @@ BPM_WORKER_POLL_INTERVAL = envint("BPM_WORKER_POLL_INTERVAL", "1")
 if BPM_WORKER_POLL_INTERVAL < 1:
     raise ImproperlyConfigured("BPM_WORKER_POLL_INTERVAL must be a whole number of seconds >= 1")
 
+# The simulated card gateway (payments/gateway.py): how long the card_slow test card takes.
+PAYMENTS_GATEWAY_SLOW_SECONDS = envfloat("PAYMENTS_GATEWAY_SLOW_SECONDS", "3")
+if PAYMENTS_GATEWAY_SLOW_SECONDS < 0:
+    raise ImproperlyConfigured("PAYMENTS_GATEWAY_SLOW_SECONDS must be >= 0")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -16,6 +16,16 @@ pytest.register_assert_rewrite("testkit")
 from testkit import drain  # noqa: E402 - after the rewrite hook is registered
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Here, not in tests/chaos/conftest.py: options only register from the first conftests read.
+    parser.addoption(
+        "--chaos-seed",
+        type=int,
+        default=None,
+        help="seed of the chaos suite's plan (default: $BPM_CHAOS_SEED, else a fixed seed)",
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def redis_server() -> Iterator[None]:
     """Start the embedded Redis for the session when no REDIS_URL is given."""

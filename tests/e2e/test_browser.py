@@ -26,7 +26,7 @@ from notifications.models import Notification
 from orders.sagas import place_order
 from payments.services import customer_create
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "secret-password"
 OVERVIEW = "/admin/dashboard/"
 DEFINITIONS = "/admin/dashboard/definitions/"
