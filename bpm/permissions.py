@@ -2,7 +2,7 @@
 
 Two groups carry them (created by a migration): viewers read everything, operators may also act.
 A third, clients, is what an API client's user gets: it may start sagas and create orders and
-customers, but never act on a saga.
+customers, read back only what it created, and never act on a saga.
 """
 
 from __future__ import annotations
@@ -46,14 +46,18 @@ OPERATOR_EXTRA = [
     ("bpm", "add_sagadefinition"),
     ("bpm", "add_stepdefinition"),
 ]
-# An API client starts sagas, creates customers and orders, and reads them back.
+# An API client starts sagas, creates customers and orders, and reads back what it created: it
+# holds no view permission on those models, since holding one shows every row (bpm.ownership).
 CLIENT_PERMISSIONS = [
     ("bpm", "start_saga"),
-    ("bpm", "view_sagainstance"),
     ("bpm", "view_sagadefinition"),
     ("orders", "add_order"),
-    ("orders", "view_order"),
     ("payments", "add_customer"),
+]
+# What clients held before they were scoped to their own rows; a migration takes it away.
+CLIENT_VIEWS_OF_OWNED = [
+    ("bpm", "view_sagainstance"),
+    ("orders", "view_order"),
     ("payments", "view_customer"),
 ]
 

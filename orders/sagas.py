@@ -39,12 +39,6 @@ INPUT_SCHEMA = {
             "description": "credit_card, or a test card: card_declined, card_flaky, card_down,"
             " card_slow",
         },
-        "email": {"type": "string", "description": "where to send the confirmation"},
-        "notification": {
-            "type": "object",
-            "properties": {"message": {"type": "string"}},
-            "additionalProperties": False,
-        },
     },
     "additionalProperties": False,
 }

@@ -50,12 +50,6 @@ class CustomerSerializer(serializers.Serializer):
 # --- orders -----------------------------------------------------------------------------------
 
 
-class NotificationSerializer(RequestSerializer):
-    """The text of the confirmation mail, instead of the standard one."""
-
-    message = StrictCharField(max_length=10_000, help_text="the confirmation mail's text")
-
-
 class OrderCreateSerializer(RequestSerializer):
     """A new order, decided by its place_order saga."""
 
@@ -70,10 +64,6 @@ class OrderCreateSerializer(RequestSerializer):
     payment_method = StrictCharField(
         max_length=32,
         help_text="credit_card, or a test card: card_declined, card_flaky, card_down, card_slow",
-    )
-    notification = NotificationSerializer(required=False)
-    email = StrictEmailField(
-        required=False, max_length=254, help_text="where to send the confirmation"
     )
 
 
