@@ -7,6 +7,7 @@ operators' templates (templates/notifications/). Before, an order's `email` and
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,10 @@ from factories import UserFactory
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from bpm import definitions
 from bpm.models import SagaInstance
 from orders.models import Order
+from orders.sagas import PLACE_ORDER
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -97,3 +100,28 @@ def test_operators_change_the_confirmations_words_in_its_template(
     drained()
     [message] = mail.outbox
     assert message.body == f"Dear Ada, order {placed['id']} is on its way.\n"
+
+
+def test_a_saga_pinned_to_a_version_that_still_names_them_mails_only_the_customer(
+    shop, customer, drained
+):
+    # As place_order v1 was: its schema let an input name a recipient and a text.
+    old_schema = {
+        **PLACE_ORDER.input_schema,
+        "properties": {
+            **PLACE_ORDER.input_schema["properties"],
+            "email": {"type": "string"},
+            "notification": {"type": "object"},
+        },
+    }
+    legacy, _ = definitions.sync_declaration(replace(PLACE_ORDER, input_schema=old_schema))
+    start = {
+        "definition": "place_order",
+        "version": legacy.version,
+        "input": order(customer, **RELAY),
+    }
+    assert shop.post(f"{API}/sagas/", start).status_code == 201
+    drained()
+    [message] = mail.outbox
+    assert message.to == ["ada@example.com"]
+    assert "pills" not in message.body and message.body.startswith("Hello Ada,")
