@@ -21,6 +21,9 @@ class StepContext:
     business_key: str = ""
     # Set while compensating: the step that refused, its code and message.
     failure: dict[str, Any] | None = None
+    # The user whose request started the saga, None when code did: a participant checks that it
+    # may use the rows the input names (bpm.ownership.may_use).
+    owner_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

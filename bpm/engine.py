@@ -95,6 +95,7 @@ def start(
     idempotency_key: str | None = None,
     deadline: datetime | None = None,
     actor: str,
+    owner: Any = None,
 ) -> SagaInstance:
     """Create a saga and schedule its first step; call inside a transaction."""
     if not definition.is_published:
@@ -107,6 +108,7 @@ def start(
         business_key=business_key,
         idempotency_key=idempotency_key,
         deadline=deadline,
+        owner=owner,
     )
     saga.log(EventType.SAGA_STARTED, actor, data={"version": definition.version})
     advance(saga, actor=actor)
@@ -365,6 +367,7 @@ def context_for(run: StepRun) -> StepContext:
         idempotency_key=run.idempotency_key,
         business_key=saga.business_key,
         failure=saga.failure if run.direction == Direction.COMPENSATION else None,
+        owner_id=saga.owner_id,
     )
 
 

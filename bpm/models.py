@@ -267,6 +267,14 @@ class SagaInstance(FSMModelMixin, models.Model):
     updated_at = models.DateTimeField(default=clock.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
+    # The user whose request started it (bpm.ownership); NULL when code or a command started it.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ("-created_at",)

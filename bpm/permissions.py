@@ -2,8 +2,8 @@
 
 Groups carry them (created by migrations): viewers read everything, operators may also act on
 sagas, designers may also compose definition versions and review each other's drafts. Clients is
-what an API client's user gets: it may start sagas and create orders and customers, but never act
-on a saga.
+what an API client's user gets: it may start sagas and create orders and customers, read back
+only what it created, and never act on a saga.
 """
 
 from __future__ import annotations
@@ -53,16 +53,20 @@ OPERATOR_EXTRA = [
 ]
 # Designers compose definition versions as drafts and approve or reject other designers' drafts.
 DESIGNER_EXTRA = [("bpm", "compose_sagadefinition")]
-# Permissions that an older release gave operators, taken back by migration 0006.
+# Permissions that an older release gave operators, taken back by migration 0007.
 OPERATOR_WITHDRAWN = [("bpm", "add_sagadefinition"), ("bpm", "add_stepdefinition")]
-# An API client starts sagas, creates customers and orders, and reads them back.
+# An API client starts sagas, creates customers and orders, and reads back what it created: it
+# holds no view permission on those models, since holding one shows every row (bpm.ownership).
 CLIENT_PERMISSIONS = [
     ("bpm", "start_saga"),
-    ("bpm", "view_sagainstance"),
     ("bpm", "view_sagadefinition"),
     ("orders", "add_order"),
-    ("orders", "view_order"),
     ("payments", "add_customer"),
+]
+# What clients held before they were scoped to their own rows; a migration takes it away.
+CLIENT_VIEWS_OF_OWNED = [
+    ("bpm", "view_sagainstance"),
+    ("orders", "view_order"),
     ("payments", "view_customer"),
 ]
 

@@ -65,11 +65,13 @@ def saga_start(
     idempotency_key: str | None = None,
     version: int | None = None,
     deadline: datetime | None = None,
+    owner: Any = None,
 ) -> SagaInstance:
     """Start a saga of the named definition; a repeated idempotency key returns the first one.
 
     A person's request passes `user`, whose start permission is checked; trusted callers on the
-    server pass `actor` instead.
+    server pass `actor` instead. `owner` is the user the saga belongs to (bpm.ownership): a
+    client's request passes its user, so that it reads the saga back and nobody else's.
     """
     actor = permissions.authorize(user=user, actor=actor, action=permissions.START)
     definition_row = definitions.resolve(definition, version)
@@ -91,6 +93,7 @@ def saga_start(
                 idempotency_key=idempotency_key,
                 deadline=deadline,
                 actor=actor,
+                owner=owner,
             )
     except IntegrityError:
         # Another request with the same idempotency key committed first.

@@ -2,51 +2,49 @@
 
 Mail leaves this database, so they are not transactional: they get at-least-once delivery and
 pass the step's idempotency key on.
+
+A confirmation goes only to the paying customer's address on file, with the text of the
+operators' templates (templates/notifications/): nothing in a saga's input chooses the recipient
+or the words, so a client's token cannot send mail of its own to anybody.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.template.loader import render_to_string
+
 from bpm import registry
 from bpm.context import StepContext
 from notifications import services
 from notifications.models import NotificationStatus
 
-CONFIRMATION = """Hello{name},
-
-Your order{order} is confirmed: we have charged {total} to your account.
-
-Thank you for shopping with us.
-"""
+CONFIRMATION = "notifications/confirmation.txt"
+CONFIRMATION_SUBJECT = "notifications/confirmation_subject.txt"
 RETRACTION = "This message was sent in error and no longer applies."
 
 
 @registry.handler("notifications.send_confirmation")
 def send_confirmation(ctx: StepContext) -> dict[str, Any]:
-    """Mail the order confirmation to the input's email, else to the paying customer's, if any."""
+    """Mail the order confirmation to the paying customer's address, if it has one."""
     payment = ctx.outputs.get("take_payment") or {}
     order_id = (ctx.outputs.get("create_order") or {}).get("order_id")
-    recipient = ctx.input.get("email") or payment.get("customer_email")
+    recipient = payment.get("customer_email")
     if not recipient and "customer_email" in payment:
         # The paying customer keeps no address on file: there is nobody to write to, and
         # retrying would not change that.
         return {"notification_id": None, "skipped": "the customer has no email address"}
     if not recipient:
-        raise ValueError(
-            "nowhere to send the confirmation: the input has no email"
-            " and take_payment gave no customer_email"
-        )
-    message = (ctx.input.get("notification") or {}).get("message") or CONFIRMATION.format(
-        name=f" {payment['customer_name']}" if payment.get("customer_name") else "",
-        order=f" {order_id}" if order_id is not None else "",
-        total=payment.get("amount") or ctx.input.get("total"),
-    )
-    subject = f"Your order {order_id} is confirmed" if order_id else "Your order is confirmed"
+        raise ValueError("nowhere to send the confirmation: take_payment gave no customer_email")
+    values = {
+        "customer_name": payment.get("customer_name") or "",
+        "order_id": order_id,
+        "total": payment.get("amount") or ctx.input.get("total"),
+    }
     notification = services.notification_send(
         recipient=recipient,
-        subject=subject,
-        body=message,
+        subject=render_to_string(CONFIRMATION_SUBJECT, values).strip(),
+        body=render_to_string(CONFIRMATION, values),
         idempotency_key=ctx.idempotency_key,
         saga_id=ctx.saga_id,
     )

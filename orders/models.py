@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -35,6 +36,14 @@ class Order(FSMModelMixin, models.Model):
     )
     # The saga that created the order: the only one allowed to move it out of PENDING.
     saga_id = models.UUIDField(unique=True)
+    # The client's user that created it (bpm.ownership); NULL for rows made by code or commands.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
 

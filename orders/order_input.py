@@ -23,9 +23,6 @@ ZERO_PATTERN = r"^0+(\.0+)?$"
 # take_payment stores the method in payments' Payment.method (a CharField of 32; a participant
 # does not import another, so tests/security/test_order_input.py checks the two agree).
 PAYMENT_METHOD_MAX_LENGTH = 32
-# send_confirmation stores the address in notifications' Notification.recipient (an EmailField).
-EMAIL_MAX_LENGTH = 254
-MESSAGE_MAX_LENGTH = 10_000
 MAX_PRODUCTS = 1000
 
 ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
@@ -57,25 +54,6 @@ SCHEMA: dict[str, Any] = {
             "pattern": r"\S",
             "description": "credit_card, or a test card: card_declined, card_flaky, card_down,"
             " card_slow",
-        },
-        "email": {
-            "type": "string",
-            "format": "email",
-            "maxLength": EMAIL_MAX_LENGTH,
-            "description": "where to send the confirmation",
-        },
-        "notification": {
-            "type": "object",
-            "required": ["message"],
-            "properties": {
-                "message": {
-                    "type": "string",
-                    "maxLength": MESSAGE_MAX_LENGTH,
-                    "pattern": r"\S",
-                    "description": "the confirmation mail's text",
-                }
-            },
-            "additionalProperties": False,
         },
     },
     "additionalProperties": False,

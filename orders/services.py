@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
+from bpm import ownership
 from bpm import services as sagas
 from orders import order_input
 from orders.errors import OrderAlreadyDecided, OrderConflict, OrderLocked, OrderNotFound
@@ -22,15 +23,23 @@ MAX_TOTAL = Decimal(10) ** 10
 
 
 def order_create(
-    *, saga_id: uuid.UUID, customer_id: int, product_ids: Sequence[int], total: Decimal | str
+    *,
+    saga_id: uuid.UUID,
+    customer_id: int,
+    product_ids: Sequence[int],
+    total: Decimal | str,
+    owner_id: int | None = None,
 ) -> Order:
-    """Create the PENDING order owned by `saga_id`; a repeat by the same saga returns it."""
+    """Create the PENDING order locked by `saga_id`; a repeat by the same saga returns it.
+
+    `owner_id` is the user the order belongs to (bpm.ownership), the saga's owner.
+    """
     fields = _validated(customer_id=customer_id, product_ids=product_ids, total=total)
     existing = order_for_saga(saga_id=saga_id)
     if existing is not None:
         _require_same(existing, **fields)
         return existing
-    return Order.objects.create(saga_id=saga_id, **fields)
+    return Order.objects.create(saga_id=saga_id, owner_id=owner_id, **fields)
 
 
 def order_place(
@@ -39,15 +48,16 @@ def order_place(
     product_ids: Sequence[int],
     total: Decimal | str,
     payment_method: str,
-    message: str | None = None,
-    email: str | None = None,
     user: Any = None,
     actor: str = "",
+    owner: Any = None,
 ) -> Order:
     """Start the place_order saga for a new order and create its PENDING order, in one transaction.
 
     The saga's create_order step then finds the order and goes on to take the payment. `user`
-    (whose permission to start sagas is checked) or `actor` is passed to saga_start.
+    (whose permission to start sagas is checked) or `actor` is passed to saga_start. `owner`
+    owns both the saga and the order (bpm.ownership); its take_payment step refuses a customer
+    that the owner may not use as UNKNOWN_CUSTOMER, the answer for one that does not exist.
     """
     fields = _validated(customer_id=customer_id, product_ids=product_ids, total=total)
     value: dict[str, Any] = {
@@ -56,19 +66,18 @@ def order_place(
         "total": f"{fields['total']:.2f}",
         "payment_method": payment_method,
     }
-    if message is not None:
-        value["notification"] = {"message": message}
-    if email:
-        value["email"] = email
     # The order's own schema, whatever version of place_order is active.
     order_input.validate(value, path="")
     with transaction.atomic():
-        saga = sagas.saga_start(definition="place_order", input=value, user=user, actor=actor)
+        saga = sagas.saga_start(
+            definition="place_order", input=value, user=user, actor=actor, owner=owner
+        )
         return order_create(
             saga_id=saga.id,
             customer_id=fields["customer_id"],
             product_ids=fields["product_ids"],
             total=fields["total"],
+            owner_id=getattr(owner, "pk", None),
         )
 
 
@@ -93,12 +102,20 @@ def order_cancel(*, order_id: int, saga_id: uuid.UUID) -> Order:
     return _decide(order_id, saga_id, OrderState.CANCELLED, lambda order: order.cancel())
 
 
-def order_get(*, order_id: int) -> Order:
-    """Return the order with this id, or raise OrderNotFound."""
+def order_get(*, order_id: int, user: Any = None) -> Order:
+    """Return the order with this id as `user` sees it (bpm.ownership), or raise OrderNotFound.
+
+    Without a user (a trusted caller on the server) every order is found.
+    """
     try:
-        return Order.objects.get(pk=order_id)
+        return orders_visible_to(user=user).get(pk=order_id)
     except Order.DoesNotExist:
         raise OrderNotFound(f"no order with id {order_id}") from None
+
+
+def orders_visible_to(*, user: Any) -> QuerySet[Order]:
+    """Return the orders `user` may see: every one, or the ones placed for it."""
+    return ownership.visible_to(user, Order.objects.all())
 
 
 def order_for_saga(*, saga_id: uuid.UUID) -> Order | None:
@@ -106,9 +123,10 @@ def order_for_saga(*, saga_id: uuid.UUID) -> Order | None:
     return Order.objects.filter(saga_id=saga_id).first()
 
 
-def orders_for_customer(*, customer_id: int) -> QuerySet[Order]:
-    """Return the customer's orders, newest first."""
-    return Order.objects.filter(customer_id=customer_id).order_by("-created_at", "-id")
+def orders_for_customer(*, customer_id: int, user: Any = None) -> QuerySet[Order]:
+    """Return the customer's orders that `user` may see (bpm.ownership), newest first."""
+    orders = orders_visible_to(user=user).filter(customer_id=customer_id)
+    return orders.order_by("-created_at", "-id")
 
 
 def _decide(

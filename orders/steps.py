@@ -22,6 +22,7 @@ def create_order(ctx: StepContext) -> dict[str, Any]:
         customer_id=ctx.input["customer_id"],
         product_ids=ctx.input["products"],
         total=ctx.input["total"],
+        owner_id=ctx.owner_id,
     )
     return {"order_id": order.pk}
 

@@ -3,19 +3,32 @@ the simulated card gateway (which stands in for a processor on the other side of
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django_fsm import FSMField, FSMModelMixin, transition
+
+EMAIL_TAKEN = "Customer with this Email already exists."
 
 
 class Customer(models.Model):
     name = models.CharField(max_length=200)
     # Optional: NULL, not "", when absent, so the unique constraint applies only to real addresses.
-    email = models.EmailField(unique=True, null=True, blank=True)
+    # Unique whatever its case (the constraint below): Ada@Example.com is ada@example.com's inbox.
+    email = models.EmailField(null=True, blank=True)  # noqa: DJ001
     credit_limit = models.DecimalField(
         max_digits=12, decimal_places=2, validators=[MinValueValidator(0)]
+    )
+    # The client's user that created it (bpm.ownership); NULL for rows made by code or commands.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -24,7 +37,13 @@ class Customer(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(credit_limit__gte=0), name="customer_credit_limit_not_negative"
-            )
+            ),
+            models.UniqueConstraint(
+                Lower("email"),
+                name="customer_email_unique_any_case",
+                violation_error_code="unique",
+                violation_error_message=EMAIL_TAKEN,
+            ),
         ]
 
     def __str__(self) -> str:

@@ -5,12 +5,16 @@ Available credit is the credit limit less the amounts of the customer's RESERVED
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum, Value
+from django.db.models.functions import Lower
 
+from bpm import ownership
 from payments import gateway
 from payments.errors import (
     CustomerNotFound,
@@ -19,9 +23,20 @@ from payments.errors import (
     PaymentVoided,
     RefusalCode,
 )
-from payments.models import Customer, KeyOutcome, Payment, PaymentKey, PaymentStatus
+from payments.models import (
+    EMAIL_TAKEN,
+    Customer,
+    KeyOutcome,
+    Payment,
+    PaymentKey,
+    PaymentStatus,
+)
 
 CENT = Decimal("0.01")
+# Characters that draw nothing: controls, formats (zero-width spaces and joiners), separators,
+# marks that only decorate another character, and the fillers that are letters in name only.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cn", "Co", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
+INVISIBLE_LETTERS = frozenset("\u115f\u1160\u2800\u3164\uffa0")
 # Amounts hold 12 digits, 2 of them after the point.
 MAX_AMOUNT = Decimal(10) ** 10
 
@@ -29,27 +44,55 @@ MAX_AMOUNT = Decimal(10) ** 10
 
 
 def customer_create(
-    *, name: str, credit_limit: Decimal | int | str, email: str | None = None
+    *,
+    name: str,
+    credit_limit: Decimal | int | str,
+    email: str | None = None,
+    owner: Any = None,
 ) -> Customer:
     """Open a customer account; ValidationError says which field is wrong and why.
 
     The email address is optional; without one, confirmations have nowhere to go and are skipped.
+    `owner` is the client's user that opens it (bpm.ownership): only it, and the holders of
+    payments.view_customer, see the account and may place orders for it.
     """
     customer = Customer(
         name=name.strip(),
-        email=(email or "").strip() or None,
+        email=normalised_email(email),
         credit_limit=_decimal(credit_limit, field="credit_limit"),
+        owner=owner,
     )
-    customer.full_clean()
+    # The constraints are checked below, so that a taken address is reported on its field.
+    customer.full_clean(validate_constraints=False)
+    if not has_visible_character(customer.name):
+        raise ValidationError({"name": "must hold a visible character, not only blank ones"})
+    if customer.email is not None and _email_taken(customer.email):
+        raise _taken()
     customer.credit_limit = customer.credit_limit.quantize(CENT)
     try:
         with transaction.atomic():
             customer.save()
     except IntegrityError:
         # Another request opened an account with this email between the check and the save.
-        message = "Customer with this Email already exists."
-        raise ValidationError({"email": ValidationError(message, code="unique")}) from None
+        raise _taken() from None
     return customer
+
+
+def normalised_email(email: str | None) -> str | None:
+    """Return the address as stored: trimmed, its domain in lower case; None for no address."""
+    email = (email or "").strip()
+    if not email:
+        return None
+    local, at, domain = email.rpartition("@")
+    return f"{local}{at}{domain.lower()}" if at else email
+
+
+def has_visible_character(text: str) -> bool:
+    """Return whether `text` draws something: a name of zero-width spaces names nobody."""
+    return any(
+        unicodedata.category(char) not in INVISIBLE_CATEGORIES and char not in INVISIBLE_LETTERS
+        for char in text
+    )
 
 
 def customer_set_credit_limit(*, customer_id: int, credit_limit: Decimal | int | str) -> Customer:
@@ -65,12 +108,21 @@ def customer_set_credit_limit(*, customer_id: int, credit_limit: Decimal | int |
     return customer
 
 
-def customer_get(*, customer_id: int) -> Customer:
-    """Return the customer with this id, or raise CustomerNotFound."""
+def customer_get(*, customer_id: int, user: Any = None) -> Customer:
+    """Return the customer with this id as `user` sees it, or raise CustomerNotFound.
+
+    Without a user (a trusted caller on the server) every customer is found; a user finds only
+    the ones bpm.ownership shows it, and the others are as missing as ids that name nobody.
+    """
     try:
-        return Customer.objects.get(pk=customer_id)
+        return customers_visible_to(user=user).get(pk=customer_id)
     except Customer.DoesNotExist:
         raise CustomerNotFound(f"no customer with id {customer_id}") from None
+
+
+def customers_visible_to(*, user: Any) -> QuerySet[Customer]:
+    """Return the customers `user` may see: every one, or the ones it opened."""
+    return ownership.visible_to(user, Customer.objects.all())
 
 
 def customer_find(*, email: str) -> Customer | None:
@@ -93,10 +145,13 @@ def payment_take(
     amount: Decimal | str,
     method: str,
     idempotency_key: str,
+    owner_id: int | None = None,
 ) -> Payment:
     """Charge the card and reserve `amount` against the customer's credit, once per key.
 
     A repeated key returns the payment already taken, without calling the gateway again.
+    `owner_id` is the user the order is placed for (the saga's owner; None for a trusted caller):
+    a customer that user may not use is refused exactly as a customer that does not exist.
     Raises PaymentRefused (UNKNOWN_CUSTOMER, INSUFFICIENT_CREDIT, PAYMENT_DECLINED) for a business
     refusal; PaymentVoided when a refund for the key ran first (the take arrives too late);
     gateway.GatewayUnavailable and anything else are faults worth retrying.
@@ -116,7 +171,8 @@ def payment_take(
     if decided is not None and decided.outcome == KeyOutcome.VOIDED:
         return _refuse(idempotency_key, None, asked)
     with transaction.atomic():
-        refusal = _credit_refusal(_locked_customer(customer_id), customer_id, amount)
+        customer = _usable(_locked_customer(customer_id), owner_id)
+        refusal = _credit_refusal(customer, customer_id, amount)
     if refusal is not None:
         return _refuse(idempotency_key, refusal, asked)
     try:
@@ -128,7 +184,7 @@ def payment_take(
     # The credit may have been taken by a concurrent payment while the gateway worked, and the
     # key voided by a refund that ran meanwhile.
     with transaction.atomic():
-        customer = _locked_customer(customer_id)
+        customer = _usable(_locked_customer(customer_id), owner_id)
         payment = payment_for_key(idempotency_key=idempotency_key)
         if payment is None:
             refusal = _credit_refusal(customer, customer_id, amount)
@@ -227,8 +283,25 @@ def _refuse(
     )
 
 
+def _email_taken(email: str) -> bool:
+    """Return whether a customer has this address in any case (as the unique index compares)."""
+    folded = Customer.objects.alias(folded=Lower("email"))
+    return folded.filter(folded=Lower(Value(email))).exists()
+
+
+def _taken() -> ValidationError:
+    return ValidationError({"email": ValidationError(EMAIL_TAKEN, code="unique")})
+
+
 def _locked_customer(customer_id: int) -> Customer | None:
     return Customer.objects.select_for_update().filter(pk=customer_id).first()
+
+
+def _usable(customer: Customer | None, owner_id: int | None) -> Customer | None:
+    """Return the customer if the user `owner_id` may charge it, else None (as if missing)."""
+    if customer is None or not ownership.may_use(owner_id, customer):
+        return None
+    return customer
 
 
 def _available_credit(customer: Customer) -> Decimal:

@@ -25,6 +25,7 @@ def take_payment(ctx: StepContext) -> dict[str, Any]:
             amount=ctx.input["total"],
             method=ctx.input["payment_method"],
             idempotency_key=ctx.idempotency_key,
+            owner_id=ctx.owner_id,
         )
     except PaymentRefused as refusal:
         raise StepFailed(refusal.code, refusal.message) from refusal

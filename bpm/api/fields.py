@@ -112,7 +112,8 @@ class MoneyField(serializers.Field):
     }
 
     def to_internal_value(self, data: Any) -> Decimal:
-        if not isinstance(data, str) or not re.search(MONEY, data):
+        # fullmatch: Python's $ also matches before a trailing newline, which "12.34\n" has.
+        if not isinstance(data, str) or not re.fullmatch(MONEY, data):
             self.fail("invalid")
         try:
             amount = Decimal(data).quantize(Decimal("0.01"))

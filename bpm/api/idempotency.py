@@ -22,8 +22,9 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -77,10 +78,32 @@ def idempotent(request: Request, create: Callable[[], Response]) -> Response:
 
 
 def fingerprint(method: str, path: str, data: Any) -> str:
-    """Return a digest of what makes two requests the same: method, path and JSON body."""
-    body = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    """Return a digest of what makes two requests the same: method, path and JSON body.
+
+    The body is compared as the JSON value it parses to, not as its text: key order, spacing
+    and the spelling of a number (5, 5.0, 5e0) do not make a different request.
+    """
+    body = json.dumps(_normalised(data), sort_keys=True, separators=(",", ":"), default=str)
     text = f"{method} {path}\n{body}"
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _normalised(value: Any) -> Any:
+    """Return `value` with every number spelt one way; strings and numbers tagged apart."""
+    if isinstance(value, str):
+        return f"s{value}"
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float | Decimal):
+        number = Decimal(value) if isinstance(value, int) else Decimal(str(value))
+        if not number.is_finite():
+            return f"n{number}"
+        return f"n{number.normalize():E}" if number else "n0"
+    if isinstance(value, Mapping):
+        return {str(key): _normalised(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_normalised(item) for item in value]
+    return value
 
 
 def _claim(user: Any, key: str, fingerprint: str) -> IdempotencyRecord:

@@ -7,9 +7,11 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
+from bpm import ownership
 from bpm.api.fields import MAX_ID
 from bpm.errors import NotFound
 from bpm.models import (
@@ -36,16 +38,22 @@ def saga_uuid(text: str) -> uuid.UUID:
         raise NotFound(f"no saga with id {text!r}: not a UUID") from None
 
 
+def sagas_visible_to(user: Any) -> QuerySet[SagaInstance]:
+    """Return the sagas `user` may see: every one, or the ones it started (bpm.ownership)."""
+    return ownership.visible_to(user, SagaInstance.objects.all())
+
+
 def sagas_matching(
     *,
+    user: Any,
     status: str | None = None,
     definition: str | None = None,
     business_key: str | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
 ) -> QuerySet[SagaInstance]:
-    """Return the sagas that match every filter given."""
-    sagas = SagaInstance.objects.select_related("definition")
+    """Return the sagas `user` may see that match every filter given."""
+    sagas = sagas_visible_to(user).select_related("definition")
     if status is not None:
         sagas = sagas.filter(status=status)
     if definition is not None:
@@ -59,10 +67,18 @@ def sagas_matching(
     return sagas
 
 
-def saga_with_runs(text: str) -> SagaInstance:
-    """Return the saga with its definition and step runs loaded, or raise NotFound."""
-    sagas = SagaInstance.objects.select_related("definition").prefetch_related("step_runs")
+def saga_with_runs(text: str, user: Any) -> SagaInstance:
+    """Return the saga `user` may see, with its definition and step runs, or raise NotFound."""
+    sagas = sagas_visible_to(user).select_related("definition").prefetch_related("step_runs")
     saga = sagas.filter(pk=saga_uuid(text)).first()
+    if saga is None:
+        raise NotFound(f"no saga with id {text}")
+    return saga
+
+
+def saga_visible(text: str, user: Any) -> SagaInstance:
+    """Return the saga `user` may see, or raise NotFound."""
+    saga = sagas_visible_to(user).filter(pk=saga_uuid(text)).first()
     if saga is None:
         raise NotFound(f"no saga with id {text}")
     return saga

@@ -80,11 +80,20 @@ class JSONObjectField(forms.CharField):
 
 class EditInputForm(ReasonForm):
     input = JSONObjectField(help_text="The new input, checked against the definition's schema.")
+    # Where a step's recorded output is what needs correcting, such as the address take_payment
+    # recorded for place_order's confirmation.
+    context = JSONObjectField(
+        required=False,
+        help_text="Outputs of finished steps to replace, by step name; {} changes nothing.",
+    )
 
-    field_order = ("input", "reason")
+    field_order = ("input", "context", "reason")
 
     def arguments(self) -> dict[str, Any]:
-        return {**super().arguments(), "input": self.cleaned_data["input"]}
+        arguments = {**super().arguments(), "input": self.cleaned_data["input"]}
+        if self.cleaned_data.get("context"):
+            arguments["context"] = self.cleaned_data["context"]
+        return arguments
 
 
 class SkipForm(ReasonForm):
@@ -131,7 +140,7 @@ def _saga(saga_id: uuid.UUID) -> SagaInstance:
 
 def _initial(saga: SagaInstance, action: str) -> dict[str, Any]:
     if action == "edit":
-        return {"input": pretty(saga.input)}
+        return {"input": pretty(saga.input), "context": "{}"}
     if action == "skip":
         return {"output": "{}"}
     return {}

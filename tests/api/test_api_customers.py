@@ -94,12 +94,12 @@ def test_an_unknown_or_malformed_customer_id_is_a_404(viewer, customer_id):
 
 
 def test_a_customers_orders_are_listed_newest_first_with_their_states(shop):
-    customer = CustomerFactory()
-    first = OrderFactory(customer_id=customer.pk)
-    second = OrderFactory(customer_id=customer.pk)
+    customer = CustomerFactory(owner=shop.user)
+    first = OrderFactory(customer_id=customer.pk, owner=shop.user)
+    second = OrderFactory(customer_id=customer.pk, owner=shop.user)
     second.reject(reason="INSUFFICIENT_CREDIT")
     second.save()
-    OrderFactory(customer_id=customer.pk + 1)
+    OrderFactory(customer_id=customer.pk + 1, owner=shop.user)
     response = shop.get(f"{URL}{customer.pk}/orders/")
     assert response.status_code == 200
     results = response.json()["results"]
@@ -116,8 +116,8 @@ def test_the_order_history_of_an_unknown_customer_is_a_404(shop):
 def test_the_order_history_costs_the_same_queries_for_many_orders(
     shop, django_assert_max_num_queries
 ):
-    customer = CustomerFactory()
-    OrderFactory.create_batch(30, customer_id=customer.pk)
+    customer = CustomerFactory(owner=shop.user)
+    OrderFactory.create_batch(30, customer_id=customer.pk, owner=shop.user)
     # auth (token + user), permissions (user perms + group perms), customer, orders page
     with django_assert_max_num_queries(6):
         response = shop.get(f"{URL}{customer.pk}/orders/?page_size=25")

@@ -228,8 +228,10 @@ def test_the_timeline_of_an_unknown_saga_is_a_404(viewer):
     assert viewer.get(f"{URL}00000000-0000-0000-0000-000000000000/events/").status_code == 404
 
 
-def test_a_client_reads_sagas_but_not_their_timeline(shop):
-    saga = services.saga_start(definition="place_order", input=ORDER_INPUT, actor="t")
+def test_a_client_reads_its_sagas_but_not_their_timeline(shop):
+    saga = services.saga_start(
+        definition="place_order", input=ORDER_INPUT, actor="t", owner=shop.user
+    )
     assert shop.get(f"{URL}{saga.id}/").status_code == 200
     assert shop.get(f"{URL}{saga.id}/events/").status_code == 403
 

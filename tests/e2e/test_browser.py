@@ -145,9 +145,9 @@ def test_an_operator_retries_a_stuck_saga_found_on_the_overview_and_sees_it_comp
     assert reason.evaluate("field => field.validationMessage")
     assert fresh(stuck_order).status == SagaStatus.STUCK
 
-    edited = {**json.loads(panel.get_by_label("Input").input_value())}
-    edited["email"] = "barbara@example.com"
-    panel.get_by_label("Input").fill(json.dumps(edited, indent=2))
+    # The confirmation goes to the address take_payment recorded: corrected in the context.
+    paid = {**stuck_order.context["take_payment"], "customer_email": "barbara@example.com"}
+    panel.get_by_label("Context").fill(json.dumps({"take_payment": paid}, indent=2))
     reason.fill("Barbara gave a new address on the phone")
     confirm.click()
 

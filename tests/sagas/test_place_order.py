@@ -104,29 +104,38 @@ def test_a_gateway_that_stays_down_cancels_the_order_with_a_null_refund(ada, dra
     assert Payment.objects.count() == 0
 
 
+@pytest.fixture
+def bouncer():
+    return customer_create(name="Bo", email="bo@bounce.invalid", credit_limit=Decimal("50.00"))
+
+
 def test_a_bouncing_confirmation_goes_stuck_and_a_retry_with_a_fixed_address_completes(
-    ada, drained
+    bouncer, drained
 ):
-    saga = place(ada.id, email="ada@bounce.invalid")
+    saga = place(bouncer.id)
     drained()
     saga = fresh(saga)
     assert (saga.status, saga.stuck_reason) == (SagaStatus.STUCK, StuckReason.RETRIES_EXHAUSTED)
     assert order_of(saga).state == "APPROVED"
-    fixed = {**saga.input, "email": "ada@example.com"}
+    # The recipient is the paying customer's address that take_payment recorded: an operator
+    # corrects it there, in the saga's context.
+    fixed = {"take_payment": {**saga.context["take_payment"], "customer_email": "bo@example.com"}}
     services.saga_retry(
-        saga_id=saga.id, reason="customer gave a new address", actor=OPERATOR, input=fixed
+        saga_id=saga.id, reason="customer gave a new address", actor=OPERATOR, context=fixed
     )
     drained()
     assert fresh(saga).status == SagaStatus.COMPLETED
     assert Payment.objects.count() == 1
     started = saga.events.filter(type=EventType.STEP_STARTED)
     assert started.filter(step_run__step__name="take_payment").count() == 1
-    assert mail.outbox[-1].to == ["ada@example.com"]
+    assert mail.outbox[-1].to == ["bo@example.com"]
 
 
-def test_a_stuck_confirmation_can_be_skipped_or_the_saga_aborted_and_both_are_audited(ada, drained):
-    skipped = place(ada.id, email="x@bounce.invalid")
-    aborted = place(ada.id, email="y@bounce.invalid")
+def test_a_stuck_confirmation_can_be_skipped_or_the_saga_aborted_and_both_are_audited(
+    bouncer, drained
+):
+    skipped = place(bouncer.id)
+    aborted = place(bouncer.id)
     drained()
     services.saga_skip(
         saga_id=skipped.id, reason="phoned the customer", actor=OPERATOR, output={"phoned": True}

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from factories import CustomerFactory, UserFactory
 from rest_framework.authtoken.models import Token
@@ -13,7 +14,6 @@ from rest_framework.test import APIClient
 from testkit import fresh
 
 from bpm.models import SagaDefinition, SagaInstance, SagaStatus
-from notifications.models import Notification
 from orders.models import Order
 from payments.models import Payment
 
@@ -42,12 +42,9 @@ HOSTILE: list[tuple[str, Any]] = [
     ("payment_method", "x" * 33),
     ("payment_method", ""),
     ("payment_method", "   "),
-    ("email", "not-an-email"),
-    ("email", "ada@"),
-    ("email", "ada@example..com"),
-    ("email", "a" * 250 + "@example.com"),
-    ("notification", {"message": ""}),
-    ("notification", {"message": "x" * 10_001}),
+    # No mail relay: the confirmation goes to the customer's address, in the operators' words.
+    ("email", "ada@example.com"),
+    ("notification", {"message": "hello"}),
     ("coupon", "FREE"),
 ]
 IDS = [f"{field}={str(value)[:20]}" for field, value in HOSTILE]
@@ -93,8 +90,10 @@ def test_an_order_its_steps_cannot_store_is_a_400_naming_the_field_on_both_endpo
 def test_a_whole_number_written_as_a_float_is_that_integer_on_both_endpoints(
     shop, endpoint, drained
 ):
-    customer = CustomerFactory(credit_limit=Decimal("100.00"), email="ada@example.com")
-    body = order_body(float(customer.pk), products=[1.0, 2], email="ada@example.com")
+    customer = CustomerFactory(
+        credit_limit=Decimal("100.00"), email="ada@example.com", owner=User.objects.get(username="shop")
+    )
+    body = order_body(float(customer.pk), products=[1.0, 2])
     response = placed(shop, endpoint, body)
     assert response.status_code == 201, response.content
     drained()
@@ -126,7 +125,5 @@ def test_the_order_input_limits_are_those_of_the_fields_its_steps_fill():
     assert biggest == order_input.MAX_ID
     method = Payment._meta.get_field("method")
     assert method.max_length == order_input.PAYMENT_METHOD_MAX_LENGTH
-    recipient = Notification._meta.get_field("recipient")
-    assert recipient.max_length == order_input.EMAIL_MAX_LENGTH
     total = Order._meta.get_field("total")
     assert total.max_digits - total.decimal_places == order_input.TOTAL_DIGITS

@@ -48,14 +48,6 @@ class CustomerSerializer(serializers.Serializer):
 # --- orders -----------------------------------------------------------------------------------
 
 
-class NotificationSerializer(RequestSerializer):
-    """The text of the confirmation mail, instead of the standard one."""
-
-    message = StrictCharField(
-        max_length=order_input.MESSAGE_MAX_LENGTH, help_text="the confirmation mail's text"
-    )
-
-
 class OrderCreateSerializer(RequestSerializer):
     """A new order, decided by its place_order saga.
 
@@ -73,12 +65,6 @@ class OrderCreateSerializer(RequestSerializer):
     payment_method = StrictCharField(
         max_length=order_input.PAYMENT_METHOD_MAX_LENGTH,
         help_text="credit_card, or a test card: card_declined, card_flaky, card_down, card_slow",
-    )
-    notification = NotificationSerializer(required=False)
-    email = StrictEmailField(
-        required=False,
-        max_length=order_input.EMAIL_MAX_LENGTH,
-        help_text="where to send the confirmation",
     )
 
 

@@ -2,6 +2,11 @@
 
 Response serializers read rows the views loaded and never query on their own, so a list costs
 the same number of queries whatever its length.
+
+A step's error text is whatever its handler raised: a database's "bigint out of range", a
+hostname, a path. Only those who may read the timeline (bpm.view_sagaevent: viewers, operators)
+see it; everybody else sees a business refusal's own code and message, and for a fault a stable
+code and a message that says nothing about the inside.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from bpm.api.fields import (
 from bpm.api.serializers.base import RequestSerializer
 from bpm.models import (
     Direction,
+    FailureKind,
     SagaInstance,
     SagaStatus,
     StepDefinition,
@@ -32,6 +38,16 @@ from bpm.models import (
 )
 
 REASON_LENGTH = 1000
+# What a reader without bpm.view_sagaevent sees of a technical fault, and of an operator's reason.
+FAULT_CODE = "INTERNAL_ERROR"
+FAULT_MESSAGE = "the step failed with a technical fault; an operator can see the details"
+OPERATOR_MESSAGE = "an operator stopped the saga; an operator can see the reason"
+ERRORS_IN_FULL = "errors_in_full"
+
+
+def error_detail_for(user: Any) -> dict[str, bool]:
+    """Return the serializer context that says whether `user` sees step errors as raised."""
+    return {ERRORS_IN_FULL: bool(user.is_active and user.has_perm("bpm.view_sagaevent"))}
 
 
 class SagaStartSerializer(RequestSerializer):
@@ -99,15 +115,30 @@ class SagaDetailSerializer(SagaSerializer):
     def get_steps(self, saga: SagaInstance) -> list[dict[str, Any]]:
         # The view prefetches the runs, and a definition's steps are cached: no query here.
         runs = sorted(saga.step_runs.all(), key=lambda run: run.pk)
-        return [_step_state(step, runs) for step in definitions.steps_of(saga.definition_id)]
+        in_full = _errors_in_full(self)
+        return [
+            _step_state(step, runs, in_full) for step in definitions.steps_of(saga.definition_id)
+        ]
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if data["failure"] is not None and not _errors_in_full(self):
+            data["failure"] = _safe_failure(data["failure"])
+        return data
 
 
-def _step_state(step: StepDefinition, runs: list[StepRun]) -> dict[str, Any]:
+def _errors_in_full(serializer: serializers.Serializer) -> bool:
+    # Read through the base class: SagaDetailSerializer's `context` field shadows the property.
+    context = serializers.Serializer.context.fget(serializer)  # type: ignore[attr-defined]
+    return bool(context.get(ERRORS_IN_FULL, False))
+
+
+def _step_state(step: StepDefinition, runs: list[StepRun], in_full: bool) -> dict[str, Any]:
     """Return a step's state from every run of it, oldest first."""
     mine = [run for run in runs if run.step_id == step.pk]
     forward = [run for run in mine if run.direction == Direction.FORWARD]
     compensation = [run for run in mine if run.direction == Direction.COMPENSATION]
-    errors = [run.last_error for run in mine if run.last_error]
+    failed = [run for run in mine if run.last_error]
     return {
         "name": step.name,
         "position": step.position,
@@ -115,8 +146,26 @@ def _step_state(step: StepDefinition, runs: list[StepRun]) -> dict[str, Any]:
         "status": forward[-1].status if forward else None,
         "attempts": sum(run.attempts for run in forward),
         "compensation_status": compensation[-1].status if compensation else None,
-        "last_error": errors[-1] if errors else None,
+        "last_error": _error_text(failed[-1], in_full) if failed else None,
     }
+
+
+def _error_text(run: StepRun, in_full: bool) -> str:
+    """Return the run's last error as the reader may see it: a refusal's own, else a fault's."""
+    if in_full or run.failure_kind == FailureKind.REFUSED:
+        return run.last_error
+    return FAULT_MESSAGE
+
+
+def _safe_failure(failure: dict[str, Any]) -> dict[str, Any]:
+    """Return what made the saga compensate, without a fault's or an operator's own words."""
+    kind = failure.get("kind", "")
+    if kind == FailureKind.REFUSED:
+        return failure
+    shown = {"step": failure.get("step", ""), "kind": kind}
+    if kind == "OPERATOR":
+        return {**shown, "code": failure.get("code", kind), "message": OPERATOR_MESSAGE}
+    return {**shown, "code": FAULT_CODE, "message": FAULT_MESSAGE}
 
 
 class SagaFilterSerializer(RequestSerializer):

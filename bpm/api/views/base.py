@@ -13,9 +13,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from bpm.api.errors import error_body
@@ -27,8 +28,10 @@ from bpm.api.schema import errors as error_responses
 class ApiView(APIView):
     """Throttles before checking permissions, so an anonymous flood meets 429 as well as 401."""
 
-    required_permissions: dict[str, list[str]] = {}
+    required_permissions: dict[str, Any] = {}
     pagination_class: type[TimePagination] | None = None
+    # A list's filters, besides the page's cursor and size that every list takes.
+    filters: tuple[str, ...] = ()
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.format_kwarg = self.get_format_suffix(**kwargs)
@@ -41,6 +44,20 @@ class ApiView(APIView):
         self.perform_authentication(request)
         self.check_throttles(request)
         self.check_permissions(request)
+        if request.method == "GET" and self.pagination_class is not None:
+            self.refuse_unknown_parameters(request)
+
+    def refuse_unknown_parameters(self, request: Request) -> None:
+        """Raise a 400 naming each query parameter the list does not take, rather than ignore a
+        misspelt filter and answer with rows it did not ask for."""
+        assert self.pagination_class is not None
+        paging = self.pagination_class
+        known = {*self.filters, paging.cursor_query_param, paging.page_size_query_param}
+        # DRF's own ?format= picks a renderer (JSON is the only one): allowed, not advertised.
+        unknown = sorted(set(request.query_params) - known - {api_settings.URL_FORMAT_OVERRIDE})
+        if unknown:
+            message = f"Unknown query parameter; this list takes {', '.join(sorted(known))}."
+            raise exceptions.ValidationError({name: [message] for name in unknown})
 
     def paginated(
         self, queryset: QuerySet[Any], serializer: type[serializers.Serializer]

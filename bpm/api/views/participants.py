@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from bpm.api import queries
 from bpm.api.idempotency import idempotent
 from bpm.api.pagination import NewestFirst
+from bpm.api.permissions import READ_CUSTOMERS, READ_ORDERS
 from bpm.api.schema import errors as error_responses
 from bpm.api.serializers.participants import (
     CustomerCreateSerializer,
@@ -41,14 +42,14 @@ class CustomerCreate(ApiView):
         data = validated(CustomerCreateSerializer, request.data)
 
         def create() -> Response:
-            customer = payments.customer_create(**data)
+            customer = payments.customer_create(**data, owner=request.user)
             return created(request, customer_data(customer), "api:customer", customer.pk)
 
         return idempotent(request, create)
 
 
 class CustomerDetail(ApiView):
-    required_permissions = {"GET": ["payments.view_customer"]}
+    required_permissions = {"GET": [READ_CUSTOMERS]}
 
     @extend_schema(
         tags=["customers"],
@@ -58,11 +59,11 @@ class CustomerDetail(ApiView):
     )
     def get(self, request: Request, customer_id: str) -> Response:
         pk = queries.parse_id(customer_id, "customer")
-        return Response(customer_data(payments.customer_get(customer_id=pk)))
+        return Response(customer_data(payments.customer_get(customer_id=pk, user=request.user)))
 
 
 class CustomerOrders(ApiView):
-    required_permissions = {"GET": ["payments.view_customer", "orders.view_order"]}
+    required_permissions = {"GET": [READ_CUSTOMERS, READ_ORDERS]}
     pagination_class = NewestFirst
 
     @extend_schema(
@@ -72,8 +73,10 @@ class CustomerOrders(ApiView):
         responses={200: OrderSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, customer_id: str) -> Response:
-        customer = payments.customer_get(customer_id=queries.parse_id(customer_id, "customer"))
-        return self.paginated(orders.orders_for_customer(customer_id=customer.pk), OrderSerializer)
+        pk = queries.parse_id(customer_id, "customer")
+        customer = payments.customer_get(customer_id=pk, user=request.user)
+        history = orders.orders_for_customer(customer_id=customer.pk, user=request.user)
+        return self.paginated(history, OrderSerializer)
 
 
 class OrderCreate(ApiView):
@@ -97,9 +100,8 @@ class OrderCreate(ApiView):
                 product_ids=data["products"],
                 total=data["total"],
                 payment_method=data["payment_method"],
-                message=data["notification"]["message"] if "notification" in data else None,
-                email=data.get("email"),
                 user=request.user,
+                owner=request.user,
             )
             return created(request, OrderSerializer(order).data, "api:order", order.pk)
 
@@ -107,7 +109,7 @@ class OrderCreate(ApiView):
 
 
 class OrderDetail(ApiView):
-    required_permissions = {"GET": ["orders.view_order"]}
+    required_permissions = {"GET": [READ_ORDERS]}
 
     @extend_schema(
         tags=["orders"],
@@ -116,5 +118,6 @@ class OrderDetail(ApiView):
         responses={200: OrderSerializer, **error_responses(404)},
     )
     def get(self, request: Request, order_id: str) -> Response:
-        order = orders.order_get(order_id=queries.parse_id(order_id, "order"))
+        pk = queries.parse_id(order_id, "order")
+        order = orders.order_get(order_id=pk, user=request.user)
         return Response(OrderSerializer(order).data)

@@ -15,6 +15,7 @@ from bpm import errors, services
 from bpm.api import queries
 from bpm.api.idempotency import idempotent
 from bpm.api.pagination import NewestFirst, OldestEventFirst
+from bpm.api.permissions import READ_SAGAS
 from bpm.api.schema import errors as error_responses
 from bpm.api.serializers.sagas import (
     ActionSerializer,
@@ -26,19 +27,22 @@ from bpm.api.serializers.sagas import (
     SagaSerializer,
     SagaStartSerializer,
     SkipSerializer,
+    error_detail_for,
 )
 from bpm.api.views.base import ApiView, created, creating, validated
 
 SAGA_ID = OpenApiParameter("saga_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
 
-def saga_data(saga_id: Any) -> dict[str, Any]:
-    return SagaDetailSerializer(queries.saga_with_runs(str(saga_id))).data
+def saga_data(saga_id: Any, user: Any) -> dict[str, Any]:
+    saga = queries.saga_with_runs(str(saga_id), user)
+    return SagaDetailSerializer(saga, context=error_detail_for(user)).data
 
 
 class SagaList(ApiView):
-    required_permissions = {"GET": ["bpm.view_sagainstance"], "POST": ["bpm.start_saga"]}
+    required_permissions = {"GET": [READ_SAGAS], "POST": ["bpm.start_saga"]}
     pagination_class = NewestFirst
+    filters = tuple(SagaFilterSerializer().fields)
 
     @extend_schema(
         tags=["sagas"],
@@ -49,7 +53,7 @@ class SagaList(ApiView):
     def get(self, request: Request) -> Response:
         # A plain dict: DRF reads an empty query value as "not given", the schema as "empty".
         filters = validated(SagaFilterSerializer, request.query_params.dict())
-        return self.paginated(queries.sagas_matching(**filters), SagaSerializer)
+        return self.paginated(queries.sagas_matching(user=request.user, **filters), SagaSerializer)
 
     @creating("sagas", "Start a saga", SagaStartSerializer, SagaDetailSerializer)
     def post(self, request: Request) -> Response:
@@ -57,7 +61,7 @@ class SagaList(ApiView):
 
         def create() -> Response:
             saga = start_saga(request, data)
-            return created(request, saga_data(saga.id), "api:saga", saga.id)
+            return created(request, saga_data(saga.id, request.user), "api:saga", saga.id)
 
         return idempotent(request, create)
 
@@ -71,6 +75,7 @@ def start_saga(request: Request, data: dict[str, Any]) -> Any:
             input=data["input"],
             business_key=data["business_key"],
             user=request.user,
+            owner=request.user,
         )
     except errors.NotFound as exc:
         field = "version" if data.get("version") is not None else "definition"
@@ -78,7 +83,7 @@ def start_saga(request: Request, data: dict[str, Any]) -> Any:
 
 
 class SagaDetail(ApiView):
-    required_permissions = {"GET": ["bpm.view_sagainstance"]}
+    required_permissions = {"GET": [READ_SAGAS]}
 
     @extend_schema(
         tags=["sagas"],
@@ -87,7 +92,7 @@ class SagaDetail(ApiView):
         responses={200: SagaDetailSerializer, **error_responses(404)},
     )
     def get(self, request: Request, saga_id: str) -> Response:
-        return Response(saga_data(saga_id))
+        return Response(saga_data(saga_id, request.user))
 
 
 class SagaEvents(ApiView):
@@ -101,7 +106,7 @@ class SagaEvents(ApiView):
         responses={200: EventSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, saga_id: str) -> Response:
-        saga = services.saga_get(queries.saga_uuid(saga_id))
+        saga = queries.saga_visible(saga_id, request.user)
         return self.paginated(queries.saga_events(saga.id), EventSerializer)
 
 
@@ -123,7 +128,7 @@ class SagaAction(ApiView):
                 "plan": result.describe(),
             }
             return Response(PreviewSerializer(plan).data)
-        return Response(saga_data(result.saga.id), status=status.HTTP_202_ACCEPTED)
+        return Response(saga_data(result.saga.id, request.user), status=status.HTTP_202_ACCEPTED)
 
 
 def action_schema(action: str, serializer: type[ActionSerializer], summary: str) -> Any:
