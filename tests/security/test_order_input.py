@@ -91,7 +91,9 @@ def test_a_whole_number_written_as_a_float_is_that_integer_on_both_endpoints(
     shop, endpoint, drained
 ):
     customer = CustomerFactory(
-        credit_limit=Decimal("100.00"), email="ada@example.com", owner=User.objects.get(username="shop")
+        credit_limit=Decimal("100.00"),
+        email="ada@example.com",
+        owner=User.objects.get(username="shop"),
     )
     body = order_body(float(customer.pk), products=[1.0, 2])
     response = placed(shop, endpoint, body)
