@@ -116,7 +116,9 @@ def test_syncing_a_schema_with_a_bad_ref_is_refused_naming_it(schema, named):
 
 def test_composing_a_schema_with_an_external_ref_is_refused_naming_it():
     with pytest.raises(DefinitionInvalid, match=re.escape("'https://example.com/order.json'")):
-        definitions.compose_version(declaration({"$ref": "https://example.com/order.json"}))
+        definitions.compose_version(
+            declaration({"$ref": "https://example.com/order.json"}), actor="test"
+        )
 
 
 def test_a_schema_that_references_itself_is_accepted_and_validates():

@@ -130,7 +130,7 @@ def test_syncing_a_pattern_re2_cannot_run_is_refused_naming_it(schema, named):
 def test_unevaluated_properties_beside_pattern_properties_is_refused():
     schema = {"patternProperties": {"^x": {}}, "unevaluatedProperties": False}
     with pytest.raises(DefinitionInvalid, match="unevaluatedProperties"):
-        definitions.compose_version(declaration(schema))
+        definitions.compose_version(declaration(schema), actor="test")
 
 
 @pytest.mark.django_db
