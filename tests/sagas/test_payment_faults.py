@@ -30,7 +30,7 @@ from payments import gateway
 from payments.models import ChargeStatus, Customer, GatewayCharge, Payment, PaymentStatus
 from payments.services import customer_available_credit, customer_create
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 ERROR = "error"  # the connection drops: the operation raises OperationalError
 DEATH = "death"  # the worker process dies there: nothing after it runs
