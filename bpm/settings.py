@@ -8,6 +8,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from bpm.private_dir import make_private
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -49,8 +51,12 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 
 # Everything the process writes by default (SQLite file, embedded Redis, sent mail) lives here.
+# It is private to the user (0700), and so is everything the process creates (umask 077).
 VAR_DIR = Path(os.getenv("BPM_VAR_DIR", str(BASE_DIR / "var"))).resolve()
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+try:
+    make_private(VAR_DIR)
+except PermissionError as exc:
+    raise ImproperlyConfigured(f"BPM_VAR_DIR: {exc}") from None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -165,7 +171,16 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Public files (the admin's CSS and scripts): readable by a web server running as another user
+# once STATIC_ROOT is outside the private var/.
+STATIC_ROOT = Path(os.getenv("BPM_STATIC_ROOT", str(VAR_DIR / "static"))).resolve()
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
+        "OPTIONS": {"file_permissions_mode": 0o644, "directory_permissions_mode": 0o755},
+    },
+}
 
 EMAIL_BACKEND = os.getenv(
     "EMAIL_BACKEND",
