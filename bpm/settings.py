@@ -206,15 +206,13 @@ LOGGING = {
 
 # --- the REST API (docs/api.md) -----------------------------------------------------------------
 
-# Throttling counts requests in Redis, so the limits hold across every web process.
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "throttle": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "bpm-api",
-    },
-}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Throttling counts requests in Redis (bpm/api/throttling.py), so the limits hold across every
+# web process. The client address is REMOTE_ADDR, or with trusted proxies in front (a TLS proxy:
+# 1) the address that many hops back in X-Forwarded-For; never a header a client chose alone.
+BPM_TRUSTED_PROXIES = envint("BPM_TRUSTED_PROXIES", "0")
+if BPM_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("BPM_TRUSTED_PROXIES must be >= 0")
 # Requests per minute; 0 turns the limit off.
 BPM_API_ANON_PER_MINUTE = envint("BPM_API_ANON_PER_MINUTE", "60")
 BPM_API_USER_PER_MINUTE = envint("BPM_API_USER_PER_MINUTE", "600")
@@ -245,6 +243,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "bpm.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "bpm.api.errors.handle_exception",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": BPM_TRUSTED_PROXIES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
