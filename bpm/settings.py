@@ -80,6 +80,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "bpm.api.bodies.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -226,6 +227,9 @@ if BPM_API_IDEMPOTENCY_EXPIRY <= 0 or BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT <= 0:
     raise ImproperlyConfigured(
         "BPM_API_IDEMPOTENCY_EXPIRY and BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT must be positive"
     )
+
+# The largest request body accepted (bytes); a larger one is answered 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(2_621_440))
 
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header is what makes an anonymous request a 401.
