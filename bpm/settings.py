@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
+    "axes",
     "bpm",
     "bpm.api",
     "orders",
@@ -88,6 +90,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: it turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# Axes first: it refuses a locked-out user or address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "bpm.authentication.ModelBackend",
 ]
 
 ROOT_URLCONF = "bpm.urls"
@@ -159,6 +169,18 @@ BPM_STALL_AFTER = envfloat("BPM_STALL_AFTER", "3600")
 BPM_INLINE_MAX_STEPS = envint("BPM_INLINE_MAX_STEPS", "8")
 BPM_INLINE_MAX_SECONDS = envfloat("BPM_INLINE_MAX_SECONDS", "2")
 
+# Brute-force protection of the login (django-axes, docs/security.md): after
+# BPM_LOGIN_FAILURE_LIMIT failures a user name, and separately an address, is locked out for
+# BPM_LOGIN_COOLOFF_MINUTES; superusers unlock early by deleting the access attempt in the admin.
+AXES_FAILURE_LIMIT = envint("BPM_LOGIN_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = timedelta(minutes=envfloat("BPM_LOGIN_COOLOFF_MINUTES", "15"))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_CLIENT_IP_CALLABLE = "bpm.client_address.client_address"
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("BPM_LOGIN_FAILURE_LIMIT must be at least 1")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -221,6 +243,13 @@ BPM_API_USER_PER_MINUTE = envint("BPM_API_USER_PER_MINUTE", "600")
 # hold a key before another request with it may take over (the first one's work then rolls back).
 BPM_API_IDEMPOTENCY_EXPIRY = envfloat("BPM_API_IDEMPOTENCY_EXPIRY", "86400")
 BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT = envfloat("BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT", "60")
+# Failed token authentications an address may make per window before it gets 429 (0: no limit).
+BPM_API_TOKEN_FAILURES = envint("BPM_API_TOKEN_FAILURES", "10")
+BPM_API_TOKEN_FAILURE_WINDOW = envint("BPM_API_TOKEN_FAILURE_WINDOW", "300")
+if BPM_API_TOKEN_FAILURES < 0 or BPM_API_TOKEN_FAILURE_WINDOW < 1:
+    raise ImproperlyConfigured(
+        "BPM_API_TOKEN_FAILURES must be >= 0 and BPM_API_TOKEN_FAILURE_WINDOW at least 1"
+    )
 if BPM_API_ANON_PER_MINUTE < 0 or BPM_API_USER_PER_MINUTE < 0:
     raise ImproperlyConfigured("BPM_API_ANON_PER_MINUTE and BPM_API_USER_PER_MINUTE must be >= 0")
 if BPM_API_IDEMPOTENCY_EXPIRY <= 0 or BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT <= 0:
@@ -234,7 +263,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(2_621_44
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header is what makes an anonymous request a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "bpm.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["bpm.api.permissions.ModelPermissions"],
