@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from bpm.private_dir import make_private
@@ -43,13 +44,23 @@ def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
 
 
-DEBUG = envbool("DEBUG", "true")
+# Off unless asked for: DEBUG=true is the explicit opt-in (`make run` and `make test` set it),
+# and it is refused with any host name other than this machine's.
+DEBUG = envbool("DEBUG", "false")
 SECRET_KEY = os.getenv("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "development-only-insecure-key"
-ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ",".join(LOCAL_HOSTS) if DEBUG else "")
+if DEBUG:
+    public = [h for h in ALLOWED_HOSTS if h not in LOCAL_HOSTS and not h.endswith(".localhost")]
+    if public:
+        raise ImproperlyConfigured(
+            f"DEBUG is on with ALLOWED_HOSTS naming {', '.join(public)}: DEBUG shows settings and "
+            "tracebacks to anyone, so it is for this machine only (localhost, 127.0.0.1, [::1])"
+        )
 
 # Everything the process writes by default (SQLite file, embedded Redis, sent mail) lives here.
 # It is private to the user (0700), and so is everything the process creates (umask 077).
@@ -67,6 +78,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "csp",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -82,6 +94,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "bpm.api.bodies.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -113,10 +126,56 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
 ]
+
+
+# --- HTTPS, cookies and headers with DEBUG off (docs/security.md) -------------------------------
+
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+# Pages send the CSRF token in their forms (Swagger UI in its script); no script reads the cookie.
+CSRF_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = envbool("BPM_SSL_REDIRECT", "false" if DEBUG else "true")
+SECURE_HSTS_SECONDS = envint("BPM_HSTS_SECONDS", "0" if DEBUG else "31536000")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("BPM_HSTS_INCLUDE_SUBDOMAINS", "true")
+SECURE_HSTS_PRELOAD = envbool("BPM_HSTS_PRELOAD", "true")
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Behind a TLS proxy: the header it sets to "https" on secure requests, e.g. X-Forwarded-Proto.
+_proxy_ssl_header = os.getenv("BPM_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if not _origin.startswith(("https://", "http://")):
+        raise ImproperlyConfigured(
+            f"CSRF_TRUSTED_ORIGINS: {_origin!r} needs its scheme, e.g. https://{_origin}"
+        )
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured("BPM_HSTS_SECONDS must be >= 0")
+
+
+# Nothing but this site's own files; inline scripts and styles only with the page's nonce.
+# data: for the icons in Swagger UI's and the admin's stylesheets; blob: for ReDoc's search worker.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 
 # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on the busy timeout
@@ -286,6 +345,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # `check --deploy` must not need a database, and generating the schema reads the definitions
+    # table; the schema's own tests (tests/api) generate and validate it instead.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Served from drf-spectacular-sidecar's static files: nothing is fetched from the internet.
