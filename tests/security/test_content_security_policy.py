@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
-from testkit import three_steps
+from testkit import FAST, declare, drain, fresh
 
 from bpm import services
+from bpm.declarations import RETRIABLE
+from bpm.declarations import StepDeclaration as Step
+from bpm.models import SagaStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,10 +61,38 @@ def visit(page, url: str, violations: list[str]) -> None:
     assert violations == [], url
 
 
+def stuck_saga(world):
+    """Return a saga stuck on its last step, out of retries, so it offers the operator actions."""
+    definition = declare(
+        "csp_stuck",
+        Step("a", "test.remote", "test.remote", retry=FAST),
+        Step("b", "test.remote", retry=FAST, kind=RETRIABLE),
+    )
+    world.will("b", "fault", "fault", "fault")
+    saga = services.saga_start(definition=definition.name, input={"n": 1}, actor="test")
+    drain()
+    assert fresh(saga).status == SagaStatus.STUCK
+    return saga
+
+
+def check_the_action_panel(page, base: str, saga) -> None:
+    """Open an action's panel (htmx), see the JSON editor check as one types, and cancel."""
+    page.goto(f"{base}/admin/dashboard/sagas/{saga.id}/", wait_until="networkidle")
+    page.get_by_role("link", name="Retry with edited input").click()
+    panel = page.locator("#saga-action-panel")
+    note = panel.locator(".saga-json-check")
+    note.wait_for()
+    assert "Valid JSON" in note.inner_text()
+    panel.get_by_label("Input").fill("{not json")
+    assert "Not valid JSON" in note.inner_text()
+    panel.get_by_role("button", name="Cancel").click()
+    page.wait_for_function("!document.querySelector('#saga-action-panel').children.length")
+
+
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
-def test_no_page_reports_a_csp_violation(runserver, browser, environment):
+def test_no_page_reports_a_csp_violation(runserver, browser, environment, the_world):
     User.objects.create_superuser("root", "root@example.com", PASSWORD)
-    saga = services.saga_start(definition=three_steps().name, input={}, actor="test")
+    saga = stuck_saga(the_world)
     base = runserver(**ENVIRONMENTS[environment])
     context = browser.new_context()
     page = context.new_page()
@@ -75,6 +106,7 @@ def test_no_page_reports_a_csp_violation(runserver, browser, environment):
     definition = f"/admin/dashboard/definitions/{saga.definition_name}/"
     for path in [*PAGES, definition, f"/admin/dashboard/sagas/{saga.id}/"]:
         visit(page, base + path, violations)
+    check_the_action_panel(page, base, saga)
     visit(page, f"{base}/api/docs/", violations)
     page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
     assert "bpm API" in page.inner_text(".swagger-ui .info .title")
