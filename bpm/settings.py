@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from bpm.private_dir import make_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -40,17 +44,31 @@ def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
 
 
-DEBUG = envbool("DEBUG", "true")
+# Off unless asked for: DEBUG=true is the explicit opt-in (`make run` and `make test` set it),
+# and it is refused with any host name other than this machine's.
+DEBUG = envbool("DEBUG", "false")
 SECRET_KEY = os.getenv("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
     SECRET_KEY = "development-only-insecure-key"
-ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ",".join(LOCAL_HOSTS) if DEBUG else "")
+if DEBUG:
+    public = [h for h in ALLOWED_HOSTS if h not in LOCAL_HOSTS and not h.endswith(".localhost")]
+    if public:
+        raise ImproperlyConfigured(
+            f"DEBUG is on with ALLOWED_HOSTS naming {', '.join(public)}: DEBUG shows settings and "
+            "tracebacks to anyone, so it is for this machine only (localhost, 127.0.0.1, [::1])"
+        )
 
 # Everything the process writes by default (SQLite file, embedded Redis, sent mail) lives here.
+# It is private to the user (0700), and so is everything the process creates (umask 077).
 VAR_DIR = Path(os.getenv("BPM_VAR_DIR", str(BASE_DIR / "var"))).resolve()
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+try:
+    make_private(VAR_DIR)
+except PermissionError as exc:
+    raise ImproperlyConfigured(f"BPM_VAR_DIR: {exc}") from None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,11 +78,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "csp",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_rq",
+    "axes",
     "bpm",
     "bpm.api",
     "orders",
@@ -74,6 +94,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "bpm.api.bodies.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -81,9 +103,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
     # Last, so its process_exception sees a view's error first: a database or Redis outage is
     # a 503 page, not a 500 (the API answers its own JSON 503, see bpm/api/errors.py).
     "bpm.outages.OutageMiddleware",
+]
+
+# Axes first: it refuses a locked-out user or address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "bpm.authentication.ModelBackend",
 ]
 
 ROOT_URLCONF = "bpm.urls"
@@ -99,10 +128,56 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "csp.context_processors.nonce",
             ],
         },
     },
 ]
+
+
+# --- HTTPS, cookies and headers with DEBUG off (docs/security.md) -------------------------------
+
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+# Pages send the CSRF token in their forms (Swagger UI in its script); no script reads the cookie.
+CSRF_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = envbool("BPM_SSL_REDIRECT", "false" if DEBUG else "true")
+SECURE_HSTS_SECONDS = envint("BPM_HSTS_SECONDS", "0" if DEBUG else "31536000")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("BPM_HSTS_INCLUDE_SUBDOMAINS", "true")
+SECURE_HSTS_PRELOAD = envbool("BPM_HSTS_PRELOAD", "true")
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Behind a TLS proxy: the header it sets to "https" on secure requests, e.g. X-Forwarded-Proto.
+_proxy_ssl_header = os.getenv("BPM_PROXY_SSL_HEADER", "").strip()
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if not _origin.startswith(("https://", "http://")):
+        raise ImproperlyConfigured(
+            f"CSRF_TRUSTED_ORIGINS: {_origin!r} needs its scheme, e.g. https://{_origin}"
+        )
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured("BPM_HSTS_SECONDS must be >= 0")
+
+
+# Nothing but this site's own files; inline scripts and styles only with the page's nonce.
+# data: for the icons in Swagger UI's and the admin's stylesheets; blob: for ReDoc's search worker.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 
 # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue on the busy timeout
@@ -170,10 +245,17 @@ BPM_WORKER_POLL_INTERVAL = envint("BPM_WORKER_POLL_INTERVAL", "1")
 if BPM_WORKER_POLL_INTERVAL < 1:
     raise ImproperlyConfigured("BPM_WORKER_POLL_INTERVAL must be a whole number of seconds >= 1")
 
-# The simulated card gateway (payments/gateway.py): how long the card_slow test card takes.
-PAYMENTS_GATEWAY_SLOW_SECONDS = envfloat("PAYMENTS_GATEWAY_SLOW_SECONDS", "3")
-if PAYMENTS_GATEWAY_SLOW_SECONDS < 0:
-    raise ImproperlyConfigured("PAYMENTS_GATEWAY_SLOW_SECONDS must be >= 0")
+# Brute-force protection of the login (django-axes, docs/security.md): after
+# BPM_LOGIN_FAILURE_LIMIT failures a user name, and separately an address, is locked out for
+# BPM_LOGIN_COOLOFF_MINUTES; superusers unlock early by deleting the access attempt in the admin.
+AXES_FAILURE_LIMIT = envint("BPM_LOGIN_FAILURE_LIMIT", "5")
+AXES_COOLOFF_TIME = timedelta(minutes=envfloat("BPM_LOGIN_COOLOFF_MINUTES", "15"))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_CLIENT_IP_CALLABLE = "bpm.client_address.client_address"
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("BPM_LOGIN_FAILURE_LIMIT must be at least 1")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -188,7 +270,16 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Public files (the admin's CSS and scripts): readable by a web server running as another user
+# once STATIC_ROOT is outside the private var/.
+STATIC_ROOT = Path(os.getenv("BPM_STATIC_ROOT", str(VAR_DIR / "static"))).resolve()
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
+        "OPTIONS": {"file_permissions_mode": 0o644, "directory_permissions_mode": 0o755},
+    },
+}
 
 EMAIL_BACKEND = os.getenv(
     "EMAIL_BACKEND",
@@ -226,29 +317,37 @@ if PAYMENTS_GATEWAY_SLOW_SECONDS < 0 or PAYMENTS_GATEWAY_ANSWER_DELAY < 0:
 
 # --- the REST API (docs/api.md) -----------------------------------------------------------------
 
-# Throttling counts requests in Redis, so the limits hold across every web process.
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "throttle": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "bpm-api",
-    },
-}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Throttling counts requests in Redis (bpm/api/throttling.py), so the limits hold across every
+# web process. The client address is REMOTE_ADDR, or with trusted proxies in front (a TLS proxy:
+# 1) the address that many hops back in X-Forwarded-For; never a header a client chose alone.
+BPM_TRUSTED_PROXIES = envint("BPM_TRUSTED_PROXIES", "0")
+if BPM_TRUSTED_PROXIES < 0:
+    raise ImproperlyConfigured("BPM_TRUSTED_PROXIES must be >= 0")
 # Requests per minute; 0 turns the limit off.
 BPM_API_ANON_PER_MINUTE = envint("BPM_API_ANON_PER_MINUTE", "60")
 BPM_API_USER_PER_MINUTE = envint("BPM_API_USER_PER_MINUTE", "600")
 # How long a response is kept for replay under its Idempotency-Key.
 BPM_API_IDEMPOTENCY_EXPIRY = envfloat("BPM_API_IDEMPOTENCY_EXPIRY", "86400")
+# Failed token authentications an address may make per window before it gets 429 (0: no limit).
+BPM_API_TOKEN_FAILURES = envint("BPM_API_TOKEN_FAILURES", "10")
+BPM_API_TOKEN_FAILURE_WINDOW = envint("BPM_API_TOKEN_FAILURE_WINDOW", "300")
+if BPM_API_TOKEN_FAILURES < 0 or BPM_API_TOKEN_FAILURE_WINDOW < 1:
+    raise ImproperlyConfigured(
+        "BPM_API_TOKEN_FAILURES must be >= 0 and BPM_API_TOKEN_FAILURE_WINDOW at least 1"
+    )
 if BPM_API_ANON_PER_MINUTE < 0 or BPM_API_USER_PER_MINUTE < 0:
     raise ImproperlyConfigured("BPM_API_ANON_PER_MINUTE and BPM_API_USER_PER_MINUTE must be >= 0")
 if BPM_API_IDEMPOTENCY_EXPIRY <= 0:
     raise ImproperlyConfigured("BPM_API_IDEMPOTENCY_EXPIRY must be positive")
 
+# The largest request body accepted (bytes); a larger one is answered 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", str(2_621_440))
+
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header is what makes an anonymous request a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "bpm.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["bpm.api.permissions.ModelPermissions"],
@@ -261,6 +360,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "bpm.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "bpm.api.errors.handle_exception",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": BPM_TRUSTED_PROXIES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -270,6 +370,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # `check --deploy` must not need a database, and generating the schema reads the definitions
+    # table; the schema's own tests (tests/api) generate and validate it instead.
+    "ENABLE_DJANGO_DEPLOY_CHECK": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Served from drf-spectacular-sidecar's static files: nothing is fetched from the internet.

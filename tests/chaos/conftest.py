@@ -92,8 +92,7 @@ def stack(
         "PAYMENTS_GATEWAY_SLOW_SECONDS": "0.2",
         "BPM_API_USER_PER_MINUTE": "0",
         "BPM_API_ANON_PER_MINUTE": "0",
-        # A request killed by a database outage may leave its key claimed: keep that short.
-        "BPM_API_IDEMPOTENCY_CLAIM_TIMEOUT": "10",
+        "BPM_SSL_REDIRECT": "false",
     }
     processes = Processes(tmp_path, overrides)
     yield Stack(processes, random.Random(chaos_seed), fault_log)

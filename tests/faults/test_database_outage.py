@@ -164,6 +164,7 @@ def test_a_web_process_with_persistent_connections_serves_the_request_after_a_te
         "DEBUG": "false",
         "SECRET_KEY": "test-only",
         "ALLOWED_HOSTS": "127.0.0.1",
+        "BPM_SSL_REDIRECT": "false",
     }
     log = (tmp_path / "gunicorn.log").open("ab")
     # One sync worker: every request is served on the same persistent connection.

@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from bpm import embedded_redis
+from bpm.private_dir import make_private
 
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.2
@@ -155,7 +156,7 @@ class Command(BaseCommand):
         children = self.plan_children(port=port, demo=not options["no_demo"])
         self.check_commands_exist(children)
 
-        settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+        make_private(settings.VAR_DIR)
         verbosity = options["verbosity"]
         call_command("migrate", interactive=False, verbosity=verbosity)
         call_command("sync_definitions", verbosity=verbosity)
