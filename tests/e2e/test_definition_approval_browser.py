@@ -14,7 +14,7 @@ from bpm import definitions
 from bpm.models import DefinitionEvent, SagaDefinition
 from orders.sagas import place_order
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "secret-password"
 
 

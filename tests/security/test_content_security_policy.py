@@ -12,7 +12,7 @@ from bpm.declarations import RETRIABLE
 from bpm.declarations import StepDeclaration as Step
 from bpm.models import SagaStatus
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "a-long-test-password-1"
 # A long random-looking key: `check --deploy` refuses short or django-insecure- keys.
