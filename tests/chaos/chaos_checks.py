@@ -288,8 +288,8 @@ class Checker:
             order = orders_by_key.get(order_plan.key)
             if order is None:
                 continue
-            recipient = order_plan.email
-            if recipient is None and order_plan.customer is not None:
+            recipient = None
+            if order_plan.customer is not None:
                 recipient = self.plan.customers[order_plan.customer].email
             deliverable = recipient is not None and not recipient.endswith(
                 "@" + plan.BOUNCING_DOMAIN

@@ -70,8 +70,6 @@ def order_body(order: plan.OrderPlan, customer_ids: dict[int, int]) -> dict[str,
         "total": str(order.total),
         "payment_method": order.method,
     }
-    if order.email:
-        body["email"] = order.email
     return body
 
 
