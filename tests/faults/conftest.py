@@ -177,9 +177,6 @@ def own_redis(tmp_path: Path, settings: Any) -> Iterator[RedisServer]:
     settings.RQ_QUEUES = {
         name: {**config, "URL": server.url} for name, config in settings.RQ_QUEUES.items()
     }
-    settings.CACHES = {
-        **settings.CACHES,
-        "throttle": {**settings.CACHES["throttle"], "LOCATION": server.url},
-    }
+    settings.REDIS_URL = server.url  # what the API's rate limit counts in
     yield server
     server.stop()

@@ -36,7 +36,8 @@ OPERATOR_MESSAGE = "an operator stopped the saga; an operator can see the reason
 def overflowing(ctx: StepContext) -> dict[str, Any]:
     """Store a number no bigint holds: the database's own words become the error."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT CAST(%s AS BIGINT)", [str(2**70)])
+        # PostgreSQL: "bigint out of range"; SQLite's driver: "Python int too large to convert".
+        cursor.execute("SELECT CAST(%s AS BIGINT)", [2**70])
         cursor.fetchone()
     return {}
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from django.urls import reverse
 from factories import UserFactory
@@ -178,5 +179,7 @@ def test_an_input_under_format_regex_must_be_a_pattern_re2_runs():
 
 def test_the_dashboard_editor_leaves_patterns_to_the_server():
     html = render_to_string("dashboard/_saga_json_editor.html")
-    assert "RegExp" not in html
-    assert "patterns and formats are checked on saving" in html
+    assert "dashboard/json_editor.js" in html
+    script = Path(finders.find("dashboard/json_editor.js")).read_text()
+    assert "RegExp" not in script
+    assert "patterns and formats are checked on saving" in script
