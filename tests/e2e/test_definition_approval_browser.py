@@ -25,6 +25,8 @@ def processes(processes, request, monkeypatch):
     if request.param == "false":
         monkeypatch.setenv("SECRET_KEY", "a-test-secret-key-that-is-long-enough-for-django-checks")
         monkeypatch.setenv("ALLOWED_HOSTS", "127.0.0.1,localhost")
+        # Plain HTTP on loopback: no redirect to HTTPS (Chromium keeps Secure cookies there).
+        monkeypatch.setenv("BPM_SSL_REDIRECT", "false")
     return processes
 
 

@@ -81,7 +81,7 @@ def check_the_action_panel(page, base: str, saga) -> None:
     page.goto(f"{base}/admin/dashboard/sagas/{saga.id}/", wait_until="networkidle")
     page.get_by_role("link", name="Retry with edited input").click()
     panel = page.locator("#saga-action-panel")
-    note = panel.locator(".saga-json-check")
+    note = panel.locator("#id_input-check")
     # The script arrives after htmx swapped the panel in: wait for its verdicts.
     expect(note).to_contain_text("Valid JSON")
     panel.get_by_label("Input").fill("{not json")
