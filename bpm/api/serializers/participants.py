@@ -22,7 +22,10 @@ from orders.models import OrderState, RejectionReason
 class CustomerCreateSerializer(RequestSerializer):
     """A new customer account; the email address is optional."""
 
-    name = StrictCharField(max_length=200)
+    name = StrictCharField(
+        max_length=200,
+        help_text="must hold a visible character: not only spaces, control or zero-width ones",
+    )
     credit_limit = MoneyField()
     email = StrictEmailField(
         required=False, allow_null=True, max_length=254, help_text="where confirmations go"
