@@ -7,13 +7,11 @@ embedded defaults): another connection holds an exclusive lock ("database is loc
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import django_rq
 import pytest
@@ -21,6 +19,7 @@ from django.db import close_old_connections, connection
 from django.test import override_settings
 from factories import UserFactory
 from rest_framework.authtoken.models import Token
+from subprocesses import ROOT, database_url, free_port
 from testkit import three_steps
 
 from bpm import services
@@ -34,7 +33,6 @@ needs_postgresql = pytest.mark.skipif(
 )
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ROOT = Path(__file__).resolve().parents[2]
 ORDER = {"customer_id": 1, "products": [1, 2], "total": "12.34", "payment_method": "credit_card"}
 PAGES = [
     "/admin/",
@@ -115,12 +113,6 @@ def test_a_saga_start_that_died_mid_transaction_left_nothing_behind(shop, databa
     assert not SagaInstance.objects.exists() and not StepRun.objects.exists()
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def terminate_other_backends() -> int:
     """Terminate every backend on the test database but the test's own; return how many."""
     with connection.cursor() as cursor:
@@ -184,12 +176,6 @@ def test_a_web_process_with_persistent_connections_serves_the_request_after_a_te
         web.terminate()
         web.wait(timeout=15)
         print((tmp_path / "gunicorn.log").read_text(errors="replace")[-3000:])
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @needs_postgresql

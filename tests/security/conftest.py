@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,25 +14,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def database_url() -> str:
-    """Return a DATABASE_URL that points a subprocess at the test database."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{Path(db['NAME']).resolve()}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from subprocesses import ROOT, database_url, free_port
 
 
 def wait_until_up(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
