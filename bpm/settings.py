@@ -315,6 +315,19 @@ if PAYMENTS_GATEWAY_SLOW_SECONDS < 0 or PAYMENTS_GATEWAY_ANSWER_DELAY < 0:
     )
 
 
+# --- the shop on the engine: what the site adds to bpm's API and `runstack` -------------------
+# bpm imports no app that uses it: the site names here, as dotted strings, what each app adds.
+
+# URL modules whose endpoints join /api/v1/ (in the "api" namespace), in this order.
+BPM_API_URLCONFS = ["payments.api.urls", "orders.api.urls"]
+# Demonstration processes `runstack` also starts, unless --no-demo: {name: management command
+# and its arguments}. Each may finish; only a non-zero exit stops the stack.
+BPM_RUNSTACK_DEMO_COMMANDS = {"demo": ["demo_trickle"]}
+# A customer's order history (orders' API) answers 404 for a customer the caller may not see:
+# payments' selector says which, and reading customers needs one of these permissions.
+ORDERS_CUSTOMER_LOOKUP = "payments.services.customer_get"
+ORDERS_CUSTOMER_READ_PERMISSIONS = ["payments.view_customer", "payments.add_customer"]
+
 # --- the REST API (docs/api.md) -----------------------------------------------------------------
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

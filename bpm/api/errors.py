@@ -1,7 +1,8 @@
 """Every error the API answers with, in one shape: {"code", "message", "details"}.
 
-One exception handler turns the engine's errors, the participants' errors and DRF's own into
-that shape, so a view never builds an error response itself.
+One exception handler turns the engine's errors and DRF's own into that shape, so a view never
+builds an error response itself. An app that uses the engine raises subclasses of the engine's
+NotFound and Conflict, which this handler answers with 404 and 409 like the engine's own.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from rest_framework.views import set_rollback
 
 from bpm import errors as engine
 from bpm import outages
-from orders import errors as orders
-from payments import errors as payments
 
 NON_FIELD = "non_field_errors"
 
@@ -29,10 +28,6 @@ DOMAIN_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (engine.NotFound, status.HTTP_404_NOT_FOUND, "not_found"),
     (engine.Conflict, status.HTTP_409_CONFLICT, "conflict"),
     (engine.PermissionDenied, status.HTTP_403_FORBIDDEN, "permission_denied"),
-    (orders.OrderNotFound, status.HTTP_404_NOT_FOUND, "not_found"),
-    (orders.OrderError, status.HTTP_409_CONFLICT, "conflict"),
-    (payments.CustomerNotFound, status.HTTP_404_NOT_FOUND, "not_found"),
-    (payments.PaymentError, status.HTTP_409_CONFLICT, "conflict"),
     (Http404, status.HTTP_404_NOT_FOUND, "not_found"),
     (DjangoPermissionDenied, status.HTTP_403_FORBIDDEN, "permission_denied"),
 )

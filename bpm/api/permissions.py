@@ -1,7 +1,8 @@
 """Who may call what: each view names the Django permissions every method needs.
 
 The groups hold them (bpm/permissions.py): viewers read, operators also act on sagas, and a
-client's user may start sagas and create customers and orders and read back its own. The services
+client's user may start sagas (and create what the apps on the engine let it) and read back its
+own. The services
 check the saga actions again, so no path around a view skips the check. Which rows a reader then
 sees is bpm.ownership's rule, applied by the selectors.
 """
@@ -18,8 +19,6 @@ Required = str | tuple[str, ...]
 
 # Reading a model needs its view permission (every row) or its create permission (the rows one
 # created, as bpm.ownership scopes them).
-READ_CUSTOMERS = ("payments.view_customer", "payments.add_customer")
-READ_ORDERS = ("orders.view_order", "orders.add_order")
 READ_SAGAS = ("bpm.view_sagainstance", "bpm.start_saga")
 
 

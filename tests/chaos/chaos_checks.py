@@ -22,7 +22,6 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from bpm import clock, definitions, dispatch
-from bpm.api.serializers.participants import OrderSerializer
 from bpm.models import (
     ACTIVE_STATUSES,
     EventType,
@@ -33,6 +32,7 @@ from bpm.models import (
     StepStatus,
 )
 from notifications.models import Notification
+from orders.api.serializers import OrderSerializer
 from orders.models import Order, OrderState
 from payments.models import ChargeStatus, Customer, GatewayCharge, Payment, PaymentStatus
 from payments.services import customer_available_credit

@@ -20,9 +20,9 @@ from rq import Worker
 from testkit import drain, fresh
 
 from bpm import clock, definitions, services
-from bpm.management.commands.demo_trickle import SCENARIOS
 from bpm.models import EventType, SagaInstance, SagaStatus
 from notifications.models import Notification
+from orders.management.commands.demo_trickle import SCENARIOS
 from orders.sagas import place_order
 from payments.services import customer_create
 

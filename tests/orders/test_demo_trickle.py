@@ -8,8 +8,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from bpm.management.commands.demo_trickle import SCENARIOS
 from bpm.models import SagaDefinition, SagaInstance
+from orders.management.commands.demo_trickle import SCENARIOS
 from payments.models import Customer
 from payments.services import customer_available_credit, customer_find
 

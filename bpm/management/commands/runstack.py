@@ -135,7 +135,7 @@ class Command(BaseCommand):
     help = (
         "Run the product for development: migrate, sync saga definitions, start the embedded Redis "
         "(when REDIS_URL is unset), two RQ workers, the sweeper, the web server on 127.0.0.1 and "
-        "the demo order trickle. Ctrl-C stops everything."
+        "the demonstrations the site names in BPM_RUNSTACK_DEMO_COMMANDS. Ctrl-C stops everything."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -148,7 +148,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-demo",
             action="store_true",
-            help="Do not start demo_trickle, which places demo orders.",
+            help="Do not start the demonstrations of BPM_RUNSTACK_DEMO_COMMANDS (this site's"
+            " demo_trickle places demo orders).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -190,7 +191,9 @@ class Command(BaseCommand):
         children.append(Child("sweeper", ["sweep", "--forever"]))
         children.append(Child("web", ["runserver", f"127.0.0.1:{port}", "--noreload"]))
         if demo:
-            children.append(Child("demo", ["demo_trickle"], may_finish=True))
+            children.extend(
+                Child(name, list(args), may_finish=True) for name, args in demo_commands().items()
+            )
         return children
 
     def check_commands_exist(self, children: list[Child]) -> None:
@@ -199,7 +202,8 @@ class Command(BaseCommand):
         needed = ["sync_definitions", *(child.command for child in children)]
         missing = [name for name in needed if name not in available]
         if missing:
-            hint = " (or pass --no-demo)" if "demo_trickle" in missing else ""
+            demos = {args[0] for args in demo_commands().values()}
+            hint = " (or pass --no-demo)" if demos.intersection(missing) else ""
             raise CommandError(f"Missing management command(s): {', '.join(missing)}{hint}")
 
     def ensure_dev_superuser(self) -> bool:
@@ -343,6 +347,28 @@ class Command(BaseCommand):
                 child.kill()
         for child in children:
             child.join_output()
+
+
+def demo_commands() -> dict[str, list[str]]:
+    """Return the demonstrations to start, {name: [command, *arguments]}, from the settings.
+
+    The engine knows no app that uses it: the site names its demo processes in
+    BPM_RUNSTACK_DEMO_COMMANDS (none when unset).
+    """
+    configured: Any = getattr(settings, "BPM_RUNSTACK_DEMO_COMMANDS", {})
+    if not isinstance(configured, dict) or not all(
+        isinstance(name, str)
+        and name
+        and isinstance(args, list | tuple)
+        and args
+        and all(isinstance(arg, str) for arg in args)
+        for name, args in configured.items()
+    ):
+        raise CommandError(
+            "BPM_RUNSTACK_DEMO_COMMANDS must map each process name to a non-empty list of"
+            f" strings, a management command and its arguments; it is {configured!r}"
+        )
+    return {name: list(args) for name, args in configured.items()}
 
 
 def port_from_env() -> int:

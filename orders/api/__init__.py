@@ -1,0 +1,1 @@
+"""The orders endpoints of the site's API: placing an order and reading it back."""
