@@ -21,8 +21,8 @@ from testkit import drain, fresh
 
 from bpm import clock, definitions, services
 from bpm.models import EventType, SagaInstance, SagaStatus
+from demo.management.commands.demo_trickle import SCENARIOS
 from notifications.models import Notification
-from orders.management.commands.demo_trickle import SCENARIOS
 from orders.sagas import place_order
 from payments.services import customer_create
 

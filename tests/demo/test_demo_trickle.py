@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from bpm.models import SagaDefinition, SagaInstance
-from orders.management.commands.demo_trickle import SCENARIOS
+from demo.management.commands.demo_trickle import SCENARIOS
 from payments.models import Customer
 from payments.services import customer_available_credit, customer_find
 
