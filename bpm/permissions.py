@@ -2,8 +2,11 @@
 
 Groups carry them (created by migrations): viewers read everything, operators may also act on
 sagas, designers may also compose definition versions and review each other's drafts. Clients is
-what an API client's user gets: it may start sagas and create orders and customers, read back
-only what it created, and never act on a saga.
+what an API client's user gets: it may start sagas and create what the site allows (orders and
+customers), read back only what it created, and never act on a saga.
+
+The engine knows no app that uses it: the site's settings name the apps whose models the groups
+see (BPM_GROUP_APPS) and what clients may create in them (BPM_CLIENT_PERMISSIONS).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Any
 
 from django.apps import apps as global_apps
 from django.apps.registry import Apps
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from bpm.errors import PermissionDenied
 from bpm.models import actor_for_user
@@ -40,8 +45,6 @@ REQUIRED = {
 # The group that holds each action's permission, named in a refusal.
 HOLDERS = {COMPOSE: DESIGNERS}
 
-# The apps whose models the groups see; viewers and operators may view every model in them.
-GROUP_APPS = ("bpm", "orders", "payments", "notifications")
 # Operators also act on sagas. They do not change what a definition runs: that is a change of
 # the business process, for designers.
 OPERATOR_EXTRA = [
@@ -55,20 +58,28 @@ OPERATOR_EXTRA = [
 DESIGNER_EXTRA = [("bpm", "compose_sagadefinition")]
 # Permissions that an older release gave operators, taken back by migration 0007.
 OPERATOR_WITHDRAWN = [("bpm", "add_sagadefinition"), ("bpm", "add_stepdefinition")]
-# An API client starts sagas, creates customers and orders, and reads back what it created: it
-# holds no view permission on those models, since holding one shows every row (bpm.ownership).
-CLIENT_PERMISSIONS = [
-    ("bpm", "start_saga"),
-    ("bpm", "view_sagadefinition"),
-    ("orders", "add_order"),
-    ("payments", "add_customer"),
-]
-# What clients held before they were scoped to their own rows; a migration takes it away.
-CLIENT_VIEWS_OF_OWNED = [
-    ("bpm", "view_sagainstance"),
-    ("orders", "view_order"),
-    ("payments", "view_customer"),
-]
+# An API client starts sagas and reads back what it created: it holds no view permission on the
+# sagas, since holding one shows every row (bpm.ownership). The site adds what it may create.
+CLIENT_PERMISSIONS = [("bpm", "start_saga"), ("bpm", "view_sagadefinition")]
+
+
+def group_apps() -> tuple[str, ...]:
+    """Return the apps whose models the groups see: bpm, and those of BPM_GROUP_APPS."""
+    others = getattr(settings, "BPM_GROUP_APPS", ())
+    if isinstance(others, str) or not all(isinstance(label, str) and label for label in others):
+        raise ImproperlyConfigured(f"BPM_GROUP_APPS must be a list of app labels, not {others!r}")
+    return ("bpm", *others)
+
+
+def client_permissions() -> list[tuple[str, str]]:
+    """Return the clients' (app label, codename) permissions: bpm's and BPM_CLIENT_PERMISSIONS."""
+    named = getattr(settings, "BPM_CLIENT_PERMISSIONS", ())
+    pairs = [tuple(name.split(".")) for name in named if isinstance(name, str)]
+    if isinstance(named, str) or len(pairs) != len(named) or any(len(p) != 2 for p in pairs):
+        raise ImproperlyConfigured(
+            'BPM_CLIENT_PERMISSIONS must be a list of "app_label.codename", not {named!r}'
+        )
+    return [*CLIENT_PERMISSIONS, *((label, codename) for label, codename in pairs)]
 
 
 def sync_groups(app_label: str, apps: Apps = global_apps, using: str = "default") -> None:
@@ -77,7 +88,7 @@ def sync_groups(app_label: str, apps: Apps = global_apps, using: str = "default"
     Runs after every migrate (and every test flush), so a model added later is visible to viewers
     without a migration of its own.
     """
-    if app_label not in GROUP_APPS:
+    if app_label not in group_apps():
         return
     group_model = apps.get_model("auth", "Group")
     permission_model = apps.get_model("auth", "Permission")
@@ -94,7 +105,7 @@ def sync_groups(app_label: str, apps: Apps = global_apps, using: str = "default"
         VIEWERS: viewing,
         OPERATORS: viewing + pick(OPERATOR_EXTRA),
         DESIGNERS: viewing + pick(DESIGNER_EXTRA),
-        CLIENTS: pick(CLIENT_PERMISSIONS),
+        CLIENTS: pick(client_permissions()),
     }
     for name, granted in members.items():
         group, _ = group_model.objects.using(using).get_or_create(name=name)

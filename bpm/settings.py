@@ -326,6 +326,10 @@ BPM_API_URLCONFS = ["payments.api.urls", "orders.api.urls"]
 # Demonstration processes `runstack` also starts, unless --no-demo: {name: management command
 # and its arguments}. Each may finish; only a non-zero exit stops the stack.
 BPM_RUNSTACK_DEMO_COMMANDS = {"demo": ["demo_trickle"]}
+# The apps whose models the viewers, operators and designers groups see (besides bpm's), and
+# what the clients group may create there (and so read back: its own rows only).
+BPM_GROUP_APPS = ["orders", "payments", "notifications"]
+BPM_CLIENT_PERMISSIONS = ["orders.add_order", "payments.add_customer"]
 # A customer's order history (orders' API) answers 404 for a customer the caller may not see:
 # payments' selector says which, and reading customers needs one of these permissions.
 ORDERS_CUSTOMER_LOOKUP = "payments.services.customer_get"

@@ -12,7 +12,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from bpm.permissions import DESIGNERS, GROUP_APPS, OPERATORS, OPERATOR_WITHDRAWN, sync_groups
+from bpm.permissions import DESIGNERS, OPERATORS, OPERATOR_WITHDRAWN, group_apps, sync_groups
 
 
 def _withdrawn(apps, using):
@@ -32,7 +32,7 @@ def create_designers(apps, schema_editor):
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-    for app_label in GROUP_APPS:
+    for app_label in group_apps():
         sync_groups(app_label, apps, using=using)
     group_model = apps.get_model("auth", "Group")
     operators = group_model.objects.using(using).filter(name=OPERATORS).first()
