@@ -1,4 +1,4 @@
-"""Who sees which rows: the one rule behind every scoped read of sagas, orders and customers.
+"""Who sees which rows: the one rule behind every scoped read of sagas and of owned rows.
 
 A user who holds a model's view permission (viewers, operators) sees every row of it; anybody
 else (a client's token) sees only the rows it owns, those whose `owner` is that user. Rows made
