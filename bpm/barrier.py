@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import enum
 
-from django.db import IntegrityError, transaction
+from django.db import connection
 
-from bpm.models import Barrier, Direction, SagaInstance
+from bpm import clock
+from bpm.models import Barrier, SagaInstance
+from bpm.states import Direction
 
 
 class Verdict(enum.Enum):
@@ -21,14 +23,29 @@ class Verdict(enum.Enum):
 
 
 def _insert(saga: SagaInstance, step: str, operation: str, *, placeholder: bool = False) -> bool:
-    try:
-        with transaction.atomic():
-            Barrier.objects.create(
-                saga=saga, step=step, operation=operation, placeholder=placeholder
-            )
-    except IntegrityError:
-        return False
-    return True
+    """Insert the barrier row unless it exists; return whether this call inserted it.
+
+    `ON CONFLICT DO NOTHING` (PostgreSQL and SQLite alike) instead of catching IntegrityError:
+    no savepoint is needed, and the transaction stays usable either way.
+    """
+    table = connection.ops.quote_name(Barrier._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (saga_id, step, operation, placeholder, created_at)"  # noqa: S608
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [
+                _db_value("saga", saga.pk),
+                step,
+                operation,
+                placeholder,
+                _db_value("created_at", clock.now()),
+            ],
+        )
+        return cursor.rowcount == 1
+
+
+def _db_value(field: str, value: object) -> object:
+    return Barrier._meta.get_field(field).get_db_prep_value(value, connection)
 
 
 def enter(saga: SagaInstance, step: str, direction: str) -> Verdict:

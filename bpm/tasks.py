@@ -1,4 +1,4 @@
-"""The RQ job behind every doorbell: take ids, call the engine."""
+"""The RQ job behind every doorbell: take ids, call the engine, continue inline while it may."""
 
 from __future__ import annotations
 
@@ -10,14 +10,21 @@ from bpm import engine
 
 
 def ring(run_id: int, token: str) -> None:
-    """Run the step behind this doorbell, then continue inline while the budget allows."""
+    """Run the step behind this doorbell, then continue inline while the budget allows.
+
+    The steps of one job share the saga's runs as read by the first (engine.SagaView), so a step
+    continued inline reads only its own run and the saga row.
+    """
     started = time.monotonic()
     steps = 1
-    doorbell = engine.execute(run_id, token, inline=_budget_left(steps, started))
-    while doorbell is not None:
+    following = engine.execute(run_id, token, inline=_budget_left(steps, started))
+    while following is not None:
         steps += 1
-        doorbell = engine.execute(
-            doorbell.run_id, doorbell.token, inline=_budget_left(steps, started)
+        following = engine.execute(
+            following.run_id,
+            following.token,
+            view=following.view,
+            inline=_budget_left(steps, started),
         )
 
 
