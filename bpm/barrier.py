@@ -7,8 +7,9 @@ constraint means the operation already happened (duplicate) or was pre-empted (h
 from __future__ import annotations
 
 import enum
+from typing import Any
 
-from django.db import connection
+from django.db import connection, models
 
 from bpm import clock
 from bpm.models import Barrier, SagaInstance
@@ -31,7 +32,7 @@ def _insert(saga: SagaInstance, step: str, operation: str, *, placeholder: bool 
     table = connection.ops.quote_name(Barrier._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (saga_id, step, operation, placeholder, created_at)"  # noqa: S608
+            f"INSERT INTO {table} (saga_id, step, operation, placeholder, created_at)"
             " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             [
                 _db_value("saga", saga.pk),
@@ -44,8 +45,10 @@ def _insert(saga: SagaInstance, step: str, operation: str, *, placeholder: bool 
         return cursor.rowcount == 1
 
 
-def _db_value(field: str, value: object) -> object:
-    return Barrier._meta.get_field(field).get_db_prep_value(value, connection)
+def _db_value(name: str, value: object) -> Any:
+    field = Barrier._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field.get_db_prep_value(value, connection)
 
 
 def enter(saga: SagaInstance, step: str, direction: str) -> Verdict:

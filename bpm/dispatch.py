@@ -1,8 +1,15 @@
-"""Doorbells: RQ jobs that carry a StepRun id and its fence token, nothing else."""
+"""Doorbells: RQ jobs that carry a StepRun id and its fence token, nothing else.
+
+Everything the engine knows about RQ is here (enqueueing, the liveness of jobs and workers, the
+current worker's name); bpm/worker.py is the worker class `rqworker` runs, and bpm/tasks.py is the
+job function, which takes ids and calls the engine.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -14,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from redis import Redis
 from redis.client import Pipeline
+from rq import get_current_job
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.registry import StartedJobRegistry
@@ -28,8 +36,16 @@ log = logging.getLogger(__name__)
 # RQ's own limit sits above the step's timeout: the lease is what enforces the step's timeout,
 # the job limit only stops a horse that hangs for good (and leaves room for inline continuation).
 JOB_TIMEOUT_MARGIN = 30
-# The job every doorbell runs (bpm.tasks): a dotted path, so the name stored in Redis stays put.
-JOB_FUNCTION = "bpm.tasks.ring"
+# The job every doorbell runs, by dotted path (bpm.tasks keeps the older name `ring` working for
+# doorbells enqueued before an upgrade).
+JOB_FUNCTION = "bpm.tasks.answer_doorbell"
+
+
+def worker_actor() -> str:
+    """Return the actor string of this worker process."""
+    job = get_current_job()
+    name = job.worker_name if job is not None and job.worker_name else None
+    return f"worker:{name or f'{socket.gethostname()}:{os.getpid()}'}"
 
 
 def job_id(run_id: int, token: str) -> str:

@@ -25,7 +25,7 @@ Other handlers run between two transactions and get at-least-once delivery: they
 
 What a worker keeps between transactions
 ----------------------------------------
-A job reads a saga's runs once (`SagaView`) and keeps them while it continues inline. The view is
+A job reads a saga's runs once (`SagaRows`) and keeps them while it continues inline. The view is
 only trusted while the saga row is the one this worker last wrote: every writer saves the saga
 row (its `updated_at` moves), except a redrive, which changes only a PENDING run's token and is
 caught by the claim's own check of that run. So a view whose `updated_at` differs from the locked
@@ -35,9 +35,7 @@ row is read again, and nothing goes stale.
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -97,7 +95,7 @@ class Outcome:
 
 
 @dataclass
-class SagaView:
+class SagaRows:
     """A saga as this worker last wrote it, and its newest runs (read once per job)."""
 
     saga: SagaInstance
@@ -116,24 +114,15 @@ class Continuation:
 
     run_id: int
     token: str
-    view: SagaView = field(repr=False)
+    view: SagaRows = field(repr=False)
 
 
-class _HandlerRaised(Exception):  # noqa: N818 (a signal between two functions, not an error)
+class _HandlerRaised(Exception):
     """Carries what a transactional handler raised out of its (rolled back) transaction."""
 
     def __init__(self, exc: Exception) -> None:
         super().__init__(str(exc))
         self.exc = exc
-
-
-def worker_actor() -> str:
-    """Return the actor string of this worker process."""
-    from rq import get_current_job
-
-    job = get_current_job()
-    name = job.worker_name if job is not None and job.worker_name else None
-    return f"worker:{name or f'{socket.gethostname()}:{os.getpid()}'}"
 
 
 # --- reading and writing a saga's rows ------------------------------------------------------
@@ -166,19 +155,15 @@ def _step(saga: SagaInstance, step_id: int) -> StepDefinition:
     return next(s for s in definitions.steps_of(saga.definition_id) if s.id == step_id)
 
 
-def _lock_run(run_id: int, view: SagaView | None) -> tuple[SagaView, StepRun] | None:
+def _lock_run(run_id: int, view: SagaRows | None) -> tuple[SagaRows, StepRun] | None:
     """Lock the run's saga and read both in one query; reuse the view's runs while it is current."""
     try:
-        run = (
-            StepRun.objects.select_related("saga")
-            .select_for_update(of=("saga",))
-            .get(pk=run_id)
-        )
+        run = StepRun.objects.select_related("saga").select_for_update(of=("saga",)).get(pk=run_id)
     except StepRun.DoesNotExist:
         return None
     saga = run.saga
     if view is None or view.saga.pk != saga.pk or view.saga.updated_at != saga.updated_at:
-        view = SagaView(saga)
+        view = SagaRows(saga)
     else:
         view.saga = saga
         if view.runs is not None:
@@ -190,17 +175,13 @@ def _lock_run(run_id: int, view: SagaView | None) -> tuple[SagaView, StepRun] | 
     return view, run
 
 
-def lock_saga(saga_id: uuid.UUID) -> SagaView:
+def lock_saga(saga_id: uuid.UUID) -> SagaRows:
     """Lock a saga for an operator or the sweeper; raise NotFound when there is none."""
     try:
-        saga = (
-            SagaInstance.objects.select_for_update()
-            .select_related("definition")
-            .get(pk=saga_id)
-        )
+        saga = SagaInstance.objects.select_for_update().select_related("definition").get(pk=saga_id)
     except SagaInstance.DoesNotExist:
         raise NotFound(f"no saga with id {saga_id}") from None
-    return SagaView(saga)
+    return SagaRows(saga)
 
 
 def _save(saga: SagaInstance, *runs: StepRun, saga_fields: Iterable[str] | None = None) -> None:
@@ -309,7 +290,7 @@ def _schedule(
     run = schedule_run(saga, step, decision.direction, actor=actor, ring=False)
     runs[(step.name, run.direction)] = run
     if inline_queue is not None and step.queue == inline_queue:
-        return Continuation(run.id, str(run.token), SagaView(saga, runs))
+        return Continuation(run.id, str(run.token), SagaRows(saga, runs))
     dispatch.ring(run, timeout=step.timeout, queue=step.queue)
     return None
 
@@ -330,13 +311,13 @@ def schedule_run(
 
 
 def execute(
-    run_id: int, token: str, *, view: SagaView | None = None, inline: bool = False
+    run_id: int, token: str, *, view: SagaRows | None = None, inline: bool = False
 ) -> Continuation | None:
     """Claim, run and record one step; return the next run if it may continue inline.
 
     `view` is what the previous step of the same job left (inline continuation).
     """
-    actor = worker_actor()
+    actor = dispatch.worker_actor()
     try:
         with transaction.atomic():
             claimed = claim(run_id, token, view, actor=actor)
@@ -353,8 +334,8 @@ def execute(
 
 
 def claim(
-    run_id: int, token: str, view: SagaView | None, *, actor: str
-) -> tuple[SagaView, StepRun, registry.Handler, uuid.UUID] | None:
+    run_id: int, token: str, view: SagaRows | None, *, actor: str
+) -> tuple[SagaRows, StepRun, registry.Handler, uuid.UUID] | None:
     """Lock the saga and claim the run for this doorbell, or return None when it may not.
 
     The one place a worker takes a run: the claim is checked and made under the saga's lock.
@@ -457,7 +438,7 @@ def _record_raised(
 
 
 def _finish_at_least_once(
-    view: SagaView,
+    view: SagaRows,
     run: StepRun,
     handler: registry.Handler,
     owner: uuid.UUID,
@@ -533,7 +514,7 @@ def context_for(run: StepRun) -> StepContext:
 
 
 def record(
-    view: SagaView, run: StepRun, outcome: Outcome, *, actor: str, inline: bool = False
+    view: SagaRows, run: StepRun, outcome: Outcome, *, actor: str, inline: bool = False
 ) -> Continuation | None:
     """Store the outcome of a RUNNING run, decide the next move and save; caller holds the lock.
 
@@ -656,9 +637,7 @@ def redrive(seen: Iterable[StepRun], *, actor: str, message: str) -> int:
             .filter(pk__in={run.saga_id for run in runs}, status__in=ACTIVE_STATUSES)
             .order_by("pk")
         }
-        redriven = [
-            run for run in runs if run.saga_id in sagas and run.token == tokens[run.pk]
-        ]
+        redriven = [run for run in runs if run.saga_id in sagas and run.token == tokens[run.pk]]
         for run in redriven:
             run.saga = sagas[run.saga_id]
             run.step = _step(run.saga, run.step_id)
@@ -729,7 +708,7 @@ SAGA_FIELDS_A_FLAG_CHANGES = [
 # --- operator actions -------------------------------------------------------------------------
 
 
-def operate(saga_id: uuid.UUID, act: Callable[[SagaView], T], *, actor: str) -> T:
+def operate(saga_id: uuid.UUID, act: Callable[[SagaRows], T], *, actor: str) -> T:
     """Run an operator's action under the saga's lock, then follow the plan and save.
 
     `act` checks the state (raising Conflict), changes the saga through the functions below and
@@ -780,7 +759,9 @@ def rerun(saga: SagaInstance, runs: LatestRuns, key: RunKey, *, actor: str) -> S
     return runs[key]
 
 
-def skip(saga: SagaInstance, run: StepRun, *, actor: str, reason: str, output: dict[str, Any]) -> None:
+def skip(
+    saga: SagaInstance, run: StepRun, *, actor: str, reason: str, output: dict[str, Any]
+) -> None:
     """Mark a failed or cancelled run done by hand with this output."""
     run.skip(actor=actor, reason=reason, output=output)
     run.save()

@@ -17,7 +17,7 @@ from django_fsm import FSMField, FSMModelMixin, transition
 
 from bpm import clock
 from bpm.declarations import RetryPolicy, StepDeclaration
-from bpm.states import (  # noqa: F401  (re-exported: the models' vocabulary)
+from bpm.states import (
     ACTIVE_STATUSES,
     DefinitionEventType,
     DefinitionStatus,

@@ -87,9 +87,7 @@ def _decide_compensation(steps: Sequence[StepSpec], runs: RunStates) -> Decision
         if run.status in IN_FLIGHT:
             return Decision(Move.WAIT, step.name, COMPENSATION)
         if run.status == StepStatus.FAILED:
-            return Decision(
-                Move.STUCK, step.name, COMPENSATION, StuckReason.COMPENSATION_FAILED
-            )
+            return Decision(Move.STUCK, step.name, COMPENSATION, StuckReason.COMPENSATION_FAILED)
     return Decision(Move.COMPENSATED)
 
 

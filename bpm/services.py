@@ -28,7 +28,6 @@ from bpm.models import (
     SagaInstance,
     SagaStatus,
     StepKind,
-    StepRun,
     StepStatus,
 )
 
@@ -330,7 +329,7 @@ def _operate(
     if not reason and not preview:
         raise InvalidInput("a reason is required", path="reason")
 
-    def act(view: engine.SagaView) -> ActionResult:
+    def act(view: engine.SagaRows) -> ActionResult:
         saga, runs = view.saga, view.latest_runs()
         check(saga, runs)
         specs, states = engine.plan_inputs(saga, runs)

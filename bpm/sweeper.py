@@ -107,11 +107,14 @@ def overdue_sagas() -> list[uuid.UUID]:
 
 def flag_timed_out(saga_id: uuid.UUID) -> bool:
     """Mark this saga STUCK (timed out) if, under its lock, it is still active and overdue."""
-    return 1 == _flag(
-        [saga_id],
-        StuckReason.TIMED_OUT,
-        "the saga passed its deadline",
-        lambda saga: bool(saga.deadline and saga.deadline < clock.now()),
+    return (
+        _flag(
+            [saga_id],
+            StuckReason.TIMED_OUT,
+            "the saga passed its deadline",
+            lambda saga: bool(saga.deadline and saga.deadline < clock.now()),
+        )
+        == 1
     )
 
 

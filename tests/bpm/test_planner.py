@@ -7,8 +7,8 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpm.states import FailureKind, SagaStatus, StepKind, StepStatus, StuckReason
 from bpm.planner import Move, RunState, StepSpec, decide, remaining, steps_to_compensate
+from bpm.states import FailureKind, SagaStatus, StepKind, StepStatus, StuckReason
 
 FORWARD, COMPENSATION = "FORWARD", "COMPENSATION"
 RUN_STATES = [
