@@ -626,18 +626,20 @@ def redrive(seen: Iterable[StepRun], *, actor: str, message: str) -> int:
     The saga rows are not saved: a redrive is not progress, so a saga whose doorbells keep dying
     is still flagged NO_PROGRESS after BPM_STALL_AFTER.
     """
+    seen = list(seen)
     tokens = {run.pk: run.token for run in seen}
     if not tokens:
         return 0
     with transaction.atomic():
-        runs = list(StepRun.objects.filter(pk__in=tokens, status=StepStatus.PENDING))
         sagas = {
             saga.pk: saga
             for saga in SagaInstance.objects.select_for_update(skip_locked=True)
-            .filter(pk__in={run.saga_id for run in runs}, status__in=ACTIVE_STATUSES)
+            .filter(pk__in={run.saga_id for run in seen}, status__in=ACTIVE_STATUSES)
             .order_by("pk")
         }
-        redriven = [run for run in runs if run.saga_id in sagas and run.token == tokens[run.pk]]
+        # Read under the locks: a run claimed since the sweeper looked is no longer PENDING.
+        runs = StepRun.objects.filter(pk__in=tokens, saga__in=sagas, status=StepStatus.PENDING)
+        redriven = [run for run in runs if run.token == tokens[run.pk]]
         for run in redriven:
             run.saga = sagas[run.saga_id]
             run.step = _step(run.saga, run.step_id)
