@@ -74,17 +74,18 @@ def ring(run: StepRun, *, timeout: float, queue: str) -> None:
     # The batch is found among the transaction's own on-commit callbacks, so a rollback (which
     # discards them) discards it too.
     for _, callback, _ in connection.run_on_commit:
-        if isinstance(callback, _Batch):
-            callback.doorbells.append(doorbell)
+        batch = getattr(callback, "__self__", None)
+        if isinstance(batch, _Batch):
+            batch.doorbells.append(doorbell)
             return
-    transaction.on_commit(_Batch([doorbell]), robust=True)
+    transaction.on_commit(_Batch([doorbell]).ring, robust=True)
 
 
 @dataclass
 class _Batch:
     doorbells: list[Doorbell]
 
-    def __call__(self) -> None:
+    def ring(self) -> None:
         ring_all(self.doorbells)
 
 
