@@ -1,7 +1,8 @@
 """Saga definitions, instances, step runs, their timeline and the barrier.
 
-Each transition changes one row and appends its SagaEvent; callers hold the saga's row lock and
-save in the same transaction (see bpm/engine.py).
+Each transition changes one row and logs its SagaEvent; the engine (bpm/engine.py, the only
+writer of saga and step-run rows) holds the saga's row lock, saves the rows and writes the logged
+events in one insert, in the same transaction.
 """
 
 from __future__ import annotations
