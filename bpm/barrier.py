@@ -7,10 +7,13 @@ constraint means the operation already happened (duplicate) or was pre-empted (h
 from __future__ import annotations
 
 import enum
+from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, models
 
-from bpm.models import Barrier, Direction, SagaInstance
+from bpm import clock
+from bpm.models import Barrier, SagaInstance
+from bpm.states import Direction
 
 
 class Verdict(enum.Enum):
@@ -21,14 +24,31 @@ class Verdict(enum.Enum):
 
 
 def _insert(saga: SagaInstance, step: str, operation: str, *, placeholder: bool = False) -> bool:
-    try:
-        with transaction.atomic():
-            Barrier.objects.create(
-                saga=saga, step=step, operation=operation, placeholder=placeholder
-            )
-    except IntegrityError:
-        return False
-    return True
+    """Insert the barrier row unless it exists; return whether this call inserted it.
+
+    `ON CONFLICT DO NOTHING` (PostgreSQL and SQLite alike) instead of catching IntegrityError:
+    no savepoint is needed, and the transaction stays usable either way.
+    """
+    table = connection.ops.quote_name(Barrier._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (saga_id, step, operation, placeholder, created_at)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [
+                _db_value("saga", saga.pk),
+                step,
+                operation,
+                placeholder,
+                _db_value("created_at", clock.now()),
+            ],
+        )
+        return cursor.rowcount == 1
+
+
+def _db_value(name: str, value: object) -> Any:
+    field = Barrier._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field.get_db_prep_value(value, connection)
 
 
 def enter(saga: SagaInstance, step: str, direction: str) -> Verdict:

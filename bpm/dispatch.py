@@ -1,17 +1,27 @@
-"""Doorbells: RQ jobs that carry a StepRun id and its fence token, nothing else."""
+"""Doorbells: RQ jobs that carry a StepRun id and its fence token, nothing else.
+
+Everything the engine knows about RQ is here (enqueueing, the liveness of jobs and workers, the
+current worker's name); bpm/worker.py is the worker class `rqworker` runs, and bpm/tasks.py is the
+job function, which takes ids and calls the engine.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import django_rq
 from django.conf import settings
 from django.db import transaction
 from redis import Redis
+from redis.client import Pipeline
+from rq import get_current_job
 from rq.job import Job, JobStatus
 from rq.queue import Queue
 from rq.registry import StartedJobRegistry
@@ -26,6 +36,16 @@ log = logging.getLogger(__name__)
 # RQ's own limit sits above the step's timeout: the lease is what enforces the step's timeout,
 # the job limit only stops a horse that hangs for good (and leaves room for inline continuation).
 JOB_TIMEOUT_MARGIN = 30
+# The job every doorbell runs, by dotted path (bpm.tasks keeps the older name `ring` working for
+# doorbells enqueued before an upgrade).
+JOB_FUNCTION = "bpm.tasks.answer_doorbell"
+
+
+def worker_actor() -> str:
+    """Return the actor string of this worker process."""
+    job = get_current_job()
+    name = job.worker_name if job is not None and job.worker_name else None
+    return f"worker:{name or f'{socket.gethostname()}:{os.getpid()}'}"
 
 
 def job_id(run_id: int, token: str) -> str:
@@ -33,26 +53,88 @@ def job_id(run_id: int, token: str) -> str:
     return f"bpm-step-{run_id}-{token}"
 
 
+@dataclass(frozen=True)
+class Doorbell:
+    """The job that tells a worker to claim this run under this token (at or after `due_at`)."""
+
+    run_id: int
+    token: str
+    due_at: datetime
+    timeout: float
+    queue: str
+
+
 def ring(run: StepRun, *, timeout: float, queue: str) -> None:
-    """Enqueue the doorbell when the current transaction commits (now, or at the run's due time)."""
-    args = (run.id, str(run.token), run.due_at, timeout, queue)
-    transaction.on_commit(lambda: ring_now(*args), robust=True)
+    """Enqueue the doorbell when the current transaction commits (now, or at the run's due time).
+
+    Every doorbell of one transaction goes out in one Redis pipeline, after the commit.
+    """
+    doorbell = Doorbell(run.id, str(run.token), run.due_at, timeout, queue)
+    connection = transaction.get_connection()
+    # The batch is found among the transaction's own on-commit callbacks, so a rollback (which
+    # discards them) discards it too.
+    for _, callback, _ in connection.run_on_commit:
+        batch = getattr(callback, "__self__", None)
+        if isinstance(batch, _Batch):
+            batch.doorbells.append(doorbell)
+            return
+    transaction.on_commit(_Batch([doorbell]).ring, robust=True)
+
+
+@dataclass
+class _Batch:
+    doorbells: list[Doorbell]
+
+    def ring(self) -> None:
+        ring_all(self.doorbells)
 
 
 def ring_now(run_id: int, token: str, due_at: datetime, timeout: float, queue: str) -> None:
-    """Enqueue the doorbell immediately; a delayed one goes through RQ's scheduler."""
-    rq_queue = django_rq.get_queue(queue)
-    options = {
-        "job_id": job_id(run_id, token),
-        "job_timeout": int(timeout + settings.BPM_INLINE_MAX_SECONDS + JOB_TIMEOUT_MARGIN),
-        "result_ttl": 600,
-        "failure_ttl": 7 * 24 * 3600,
-    }
-    delay = (due_at - clock.now()).total_seconds()
-    if delay > 0:
-        rq_queue.enqueue_in(timedelta(seconds=delay), "bpm.tasks.ring", run_id, token, **options)
-    else:
-        rq_queue.enqueue("bpm.tasks.ring", run_id, token, **options)
+    """Enqueue one doorbell immediately; a delayed one goes through the scheduled registry."""
+    ring_all([Doorbell(run_id, token, due_at, timeout, queue)])
+
+
+def ring_all(doorbells: Sequence[Doorbell]) -> None:
+    """Enqueue these doorbells now, in one pipeline per Redis connection."""
+    pipes: dict[int, Pipeline] = {}
+    seen: set[str] = set()
+    for doorbell in doorbells:
+        jid = job_id(doorbell.run_id, doorbell.token)
+        if jid in seen:
+            continue
+        seen.add(jid)
+        rq_queue = django_rq.get_queue(doorbell.queue)
+        pipe = pipes.get(id(rq_queue.connection))
+        if pipe is None:
+            pipe = pipes[id(rq_queue.connection)] = rq_queue.connection.pipeline()
+        _enqueue(rq_queue, doorbell, jid, pipe)
+    for pipe in pipes.values():
+        pipe.execute()
+
+
+def _enqueue(rq_queue: Queue, doorbell: Doorbell, jid: str, pipe: Pipeline) -> None:
+    data = Queue.prepare_data(
+        JOB_FUNCTION,
+        args=(doorbell.run_id, doorbell.token),
+        job_id=jid,
+        timeout=int(doorbell.timeout + settings.BPM_INLINE_MAX_SECONDS + JOB_TIMEOUT_MARGIN),
+        result_ttl=600,
+        failure_ttl=7 * 24 * 3600,
+    )
+    delay = (doorbell.due_at - clock.now()).total_seconds()
+    if delay <= 0:
+        rq_queue.enqueue_many([data], pipeline=pipe)
+        return
+    job = rq_queue.create_job(
+        data.func,
+        args=data.args,
+        job_id=jid,
+        timeout=data.timeout,
+        result_ttl=data.result_ttl,
+        failure_ttl=data.failure_ttl,
+        status=JobStatus.SCHEDULED,
+    )
+    rq_queue.schedule_job(job, datetime.now(UTC) + timedelta(seconds=delay), pipeline=pipe)
 
 
 def has_live_job(run: StepRun, queue: str) -> bool:

@@ -1,9 +1,13 @@
-"""Coordinates the rows of a saga inside transactions: start, claim, run, record, advance.
+"""Coordinates the rows of a saga inside transactions: start, claim, run, record, operate.
+
+This module is the only writer of saga and step-run rows: the services (operator actions) and the
+sweeper call its functions, and hold no lock of their own.
 
 The claim and fence protocol
 ----------------------------
 Every write to a saga's rows happens with the SagaInstance row locked (`select_for_update`), so
 the saga row is the single point of serialisation between workers, the sweeper and operators.
+A worker takes that lock and reads the run it was rung for in one query (`_lock_run`).
 
 A doorbell (RQ job) carries a StepRun id and its fence token. Claiming checks, under the lock,
 that the run is PENDING, due, and still has that token; a duplicated or stale doorbell is refused
@@ -12,37 +16,53 @@ the step's timeout). The outcome is recorded only if the run is still RUNNING un
 otherwise the sweeper has meanwhile expired the lease and the result is dropped with an event.
 
 Transactional handlers (this database only) are claimed, run and recorded in one transaction,
-behind the barrier, so their effect happens exactly once and each step costs one commit.
+behind the barrier, so their effect happens exactly once and each step costs one commit; the run
+row is written once, already finished. When such a handler raises, the whole transaction rolls
+back (its writes and the barrier row with it: no savepoint is needed) and a second transaction
+claims the run again under the lock and records the fault.
 Other handlers run between two transactions and get at-least-once delivery: they must pass
 `ctx.idempotency_key` to whatever they call.
+
+What a worker keeps between transactions
+----------------------------------------
+A job reads a saga's runs once (`SagaRows`) and keeps them while it continues inline. The view is
+only trusted while the saga row is the one this worker last wrote: every writer saves the saga
+row (its `updated_at` moves), except a redrive, which changes only a PENDING run's token and is
+caught by the claim's own check of that run. So a view whose `updated_at` differs from the locked
+row is read again, and nothing goes stale.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
 import traceback
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from django.db import transaction
 
 from bpm import barrier, clock, definitions, dispatch, planner, registry, timeout
 from bpm.context import StepContext
 from bpm.declarations import RetryPolicy
-from bpm.errors import Conflict, StepFailed
+from bpm.errors import Conflict, NotFound, StepFailed
 from bpm.models import (
-    Direction,
-    EventType,
     SagaDefinition,
+    SagaEvent,
     SagaInstance,
-    SagaStatus,
     StepDefinition,
     StepRun,
+)
+from bpm.planner import Move
+from bpm.states import (
+    ACTIVE_STATUSES,
+    Direction,
+    EventType,
+    SagaStatus,
     StepStatus,
     StuckReason,
 )
@@ -55,36 +75,132 @@ DUE_TOLERANCE = timedelta(seconds=1)
 # The lease outlives the step's timeout a little, so the worker can record its own timeout.
 LEASE_GRACE = timedelta(seconds=5)
 
+RunKey = tuple[str, str]
+LatestRuns = dict[RunKey, StepRun]
+"""The newest run of each (step name, direction)."""
+T = TypeVar("T")
 
-@dataclass(frozen=True)
-class Outcome:
+
+class OutcomeKind(Enum):
     SUCCEEDED = "succeeded"
     REFUSED = "refused"
     FAULT = "fault"
 
-    kind: str
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: OutcomeKind
     output: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
 
 
+@dataclass
+class SagaRows:
+    """A saga as this worker last wrote it, and its newest runs (read once per job)."""
+
+    saga: SagaInstance
+    runs: LatestRuns | None = None
+
+    def latest_runs(self) -> LatestRuns:
+        """Return the newest runs, reading them the first time they are needed."""
+        if self.runs is None:
+            self.runs = latest_runs(self.saga)
+        return self.runs
+
+
 @dataclass(frozen=True)
-class Doorbell:
-    """A run the worker may continue with in the same job (inline continuation)."""
+class Continuation:
+    """A run the worker may claim next in the same job (inline continuation), with its view."""
 
     run_id: int
     token: str
+    view: SagaRows = field(repr=False)
 
 
-def worker_actor() -> str:
-    """Return the actor string of this worker process."""
-    from rq import get_current_job
+class _HandlerRaised(Exception):
+    """Carries what a transactional handler raised out of its (rolled back) transaction."""
 
-    job = get_current_job()
-    name = job.worker_name if job is not None and job.worker_name else None
-    return f"worker:{name or f'{socket.gethostname()}:{os.getpid()}'}"
+    def __init__(self, exc: Exception) -> None:
+        super().__init__(str(exc))
+        self.exc = exc
 
 
-# --- starting and advancing -------------------------------------------------------------------
+# --- reading and writing a saga's rows ------------------------------------------------------
+
+
+def latest_runs(saga: SagaInstance) -> LatestRuns:
+    """Return the newest run of each (step name, direction)."""
+    steps = {step.id: step for step in definitions.steps_of(saga.definition_id)}
+    runs: LatestRuns = {}
+    for run in StepRun.objects.filter(saga=saga).order_by("id"):
+        run.step = steps[run.step_id]
+        run.saga = saga
+        runs[(run.step.name, run.direction)] = run
+    return runs
+
+
+def plan_inputs(
+    saga: SagaInstance, runs: Mapping[RunKey, StepRun]
+) -> tuple[list[planner.StepSpec], dict[RunKey, planner.RunState]]:
+    """Return the planner's view of a saga."""
+    specs = [
+        planner.StepSpec(step.name, step.kind, bool(step.compensation))
+        for step in definitions.steps_of(saga.definition_id)
+    ]
+    states = {key: planner.RunState(run.status, run.failure_kind) for key, run in runs.items()}
+    return specs, states
+
+
+def _step(saga: SagaInstance, step_id: int) -> StepDefinition:
+    return next(s for s in definitions.steps_of(saga.definition_id) if s.id == step_id)
+
+
+def _lock_run(run_id: int, view: SagaRows | None) -> tuple[SagaRows, StepRun] | None:
+    """Lock the run's saga and read both in one query; reuse the view's runs while it is current."""
+    try:
+        run = StepRun.objects.select_related("saga").select_for_update(of=("saga",)).get(pk=run_id)
+    except StepRun.DoesNotExist:
+        return None
+    saga = run.saga
+    if view is None or view.saga.pk != saga.pk or view.saga.updated_at != saga.updated_at:
+        view = SagaRows(saga)
+    else:
+        view.saga = saga
+        if view.runs is not None:
+            for known in view.runs.values():
+                known.saga = saga
+    run.step = _step(saga, run.step_id)
+    if view.runs is not None:
+        view.runs[(run.step.name, run.direction)] = run
+    return view, run
+
+
+def lock_saga(saga_id: uuid.UUID) -> SagaRows:
+    """Lock a saga for an operator or the sweeper; raise NotFound when there is none."""
+    try:
+        saga = SagaInstance.objects.select_for_update().select_related("definition").get(pk=saga_id)
+    except SagaInstance.DoesNotExist:
+        raise NotFound(f"no saga with id {saga_id}") from None
+    return SagaRows(saga)
+
+
+def _save(saga: SagaInstance, *runs: StepRun, saga_fields: Iterable[str] | None = None) -> None:
+    """Write the changed runs, the saga row and every event they logged (one insert)."""
+    for run in runs:
+        run.save()
+    saga.save(update_fields=saga_fields)
+    _write_events([saga])
+
+
+def _write_events(sagas: Iterable[SagaInstance]) -> None:
+    events: list[SagaEvent] = []
+    for saga in sagas:
+        events.extend(saga.take_events())
+    if events:
+        SagaEvent.objects.bulk_create(events)
+
+
+# --- starting and following the plan ---------------------------------------------------------
 
 
 def start(
@@ -101,7 +217,7 @@ def start(
     if not definition.is_published:
         # The last line of defence: whoever resolved the row, a draft never runs.
         raise Conflict(f"{definition} is {definition.status}, not published: it starts no saga")
-    saga = SagaInstance.objects.create(
+    saga = SagaInstance(
         definition=definition,
         definition_name=definition.name,
         input=input,
@@ -111,59 +227,47 @@ def start(
         owner=owner,
     )
     saga.log(EventType.SAGA_STARTED, actor, data={"version": definition.version})
-    advance(saga, actor=actor)
-    saga.save()
+    # A new saga has no runs, so planning needs no query. Its first run is inserted before the
+    # saga row (the id is made here, and foreign keys are checked at commit), so the saga row is
+    # written once, already holding what planning changed.
+    follow_plan(saga, {}, actor=actor)
+    saga.save(force_insert=True)
+    _write_events([saga])
     return saga
 
 
-def latest_runs(saga: SagaInstance) -> dict[tuple[str, str], StepRun]:
-    """Return the newest run of each (step name, direction)."""
-    steps = {step.id: step for step in definitions.steps_of(saga.definition_id)}
-    runs: dict[tuple[str, str], StepRun] = {}
-    for run in StepRun.objects.filter(saga=saga).order_by("id"):
-        run.step = steps[run.step_id]
-        run.saga = saga
-        runs[(run.step.name, run.direction)] = run
-    return runs
-
-
-def plan_inputs(
-    saga: SagaInstance, runs: dict[tuple[str, str], StepRun]
-) -> tuple[list[planner.StepSpec], dict[tuple[str, str], planner.RunState]]:
-    """Return the planner's view of a saga."""
-    specs = [
-        planner.StepSpec(step.name, step.kind, bool(step.compensation))
-        for step in definitions.steps_of(saga.definition_id)
-    ]
-    states = {key: planner.RunState(run.status, run.failure_kind) for key, run in runs.items()}
-    return specs, states
-
-
-def advance(saga: SagaInstance, *, actor: str, inline_queue: str | None = None) -> Doorbell | None:
+def follow_plan(
+    saga: SagaInstance, runs: LatestRuns, *, actor: str, inline_queue: str | None = None
+) -> Continuation | None:
     """Apply the planner's decisions until the saga waits or ends; the caller saves the saga.
 
-    Returns the next run when it may be continued inline on `inline_queue` instead of rung.
+    `runs` is kept current as runs are created. Returns the next run when it may be continued
+    inline on `inline_queue` instead of rung.
     """
     while True:
-        runs = latest_runs(saga)
         specs, states = plan_inputs(saga, runs)
         decision = planner.decide(specs, saga.status, states)
-        if decision.move == planner.Decision.RUN:
-            return _schedule(saga, decision, actor=actor, inline_queue=inline_queue)
-        if decision.move == planner.Decision.COMPLETE:
-            saga.complete(actor=actor)
-        elif decision.move == planner.Decision.COMPENSATE:
-            saga.start_compensating(actor=actor, failure=_failure_of(runs, decision.step))
-            continue
-        elif decision.move == planner.Decision.COMPENSATED:
-            saga.finish_compensating(actor=actor)
-        elif decision.move == planner.Decision.STUCK:
-            run = runs[(decision.step, decision.direction)]
-            saga.get_stuck(actor=actor, reason=decision.reason, message=f"{run}: {run.last_error}")
+        match decision.move:
+            case Move.RUN:
+                return _schedule(saga, runs, decision, actor=actor, inline_queue=inline_queue)
+            case Move.COMPLETE:
+                saga.complete(actor=actor)
+            case Move.COMPENSATE:
+                saga.start_compensating(actor=actor, failure=_failure_of(runs, decision.step))
+                continue
+            case Move.COMPENSATED:
+                saga.finish_compensating(actor=actor)
+            case Move.STUCK:
+                run = runs[(decision.step, decision.direction)]
+                saga.get_stuck(
+                    actor=actor, reason=decision.reason, message=f"{run}: {run.last_error}"
+                )
+            case Move.WAIT | Move.NOTHING:
+                pass
         return None
 
 
-def _failure_of(runs: dict[tuple[str, str], StepRun], step: str) -> dict[str, Any]:
+def _failure_of(runs: Mapping[RunKey, StepRun], step: str) -> dict[str, Any]:
     run = runs[(step, Direction.FORWARD)]
     refusal = run.output or {}
     return {
@@ -175,46 +279,84 @@ def _failure_of(runs: dict[tuple[str, str], StepRun], step: str) -> dict[str, An
 
 
 def _schedule(
-    saga: SagaInstance, decision: planner.Decision, *, actor: str, inline_queue: str | None
-) -> Doorbell | None:
+    saga: SagaInstance,
+    runs: LatestRuns,
+    decision: planner.Decision,
+    *,
+    actor: str,
+    inline_queue: str | None,
+) -> Continuation | None:
     step = next(s for s in definitions.steps_of(saga.definition_id) if s.name == decision.step)
-    run = StepRun.objects.create(saga=saga, step=step, direction=decision.direction)
-    run.schedule(actor=actor)
+    run = schedule_run(saga, step, decision.direction, actor=actor, ring=False)
+    runs[(step.name, run.direction)] = run
     if inline_queue is not None and step.queue == inline_queue:
-        return Doorbell(run.id, str(run.token))
+        return Continuation(run.id, str(run.token), SagaRows(saga, runs))
     dispatch.ring(run, timeout=step.timeout, queue=step.queue)
     return None
+
+
+def schedule_run(
+    saga: SagaInstance, step: StepDefinition, direction: str, *, actor: str, ring: bool = True
+) -> StepRun:
+    """Create a PENDING run of this step and, unless told not to, ring its doorbell on commit."""
+    run = StepRun.objects.create(saga=saga, step=step, direction=direction)
+    run.saga = saga
+    run.schedule(actor=actor)
+    if ring:
+        dispatch.ring(run, timeout=step.timeout, queue=step.queue)
+    return run
 
 
 # --- running a step ---------------------------------------------------------------------------
 
 
-def execute(run_id: int, token: str, *, inline: bool = False) -> Doorbell | None:
-    """Claim, run and record one step; return the next run if it may continue inline."""
-    actor = worker_actor()
+def execute(
+    run_id: int, token: str, *, view: SagaRows | None = None, inline: bool = False
+) -> Continuation | None:
+    """Claim, run and record one step; return the next run if it may continue inline.
+
+    `view` is what the previous step of the same job left (inline continuation).
+    """
+    actor = dispatch.worker_actor()
     try:
-        run = StepRun.objects.select_related("step").get(pk=run_id)
-    except StepRun.DoesNotExist:
+        with transaction.atomic():
+            claimed = claim(run_id, token, view, actor=actor)
+            if claimed is None:
+                return None
+            view, run, handler, owner = claimed
+            if handler.transactional:
+                outcome = _run_behind_barrier(view.saga, run, handler, actor=actor)
+                return record(view, run, outcome, actor=actor, inline=inline)
+            _save(view.saga, run, saga_fields=["updated_at"])
+    except _HandlerRaised as raised:
+        return _record_raised(run_id, token, raised.exc, actor=actor, inline=inline)
+    return _finish_at_least_once(view, run, handler, owner, actor=actor, inline=inline)
+
+
+def claim(
+    run_id: int, token: str, view: SagaRows | None, *, actor: str
+) -> tuple[SagaRows, StepRun, registry.Handler, uuid.UUID] | None:
+    """Lock the saga and claim the run for this doorbell, or return None when it may not.
+
+    The one place a worker takes a run: the claim is checked and made under the saga's lock.
+    """
+    locked = _lock_run(run_id, view)
+    if locked is None:
         log.warning("doorbell for unknown step run %s ignored", run_id)
+        return None
+    view, run = locked
+    if _doorbell_problem(view.saga, run, token):
         return None
     handler_name = run.step.handler_name(run.direction)
     try:
         handler = registry.get_handler(handler_name)
     except KeyError:
-        _stop_for_missing_handler(run_id, token, handler_name, actor=actor)
+        _stop_for_missing_handler(view.saga, run, handler_name, actor=actor)
         return None
-    if handler.transactional:
-        return _execute_in_one_transaction(run_id, token, handler, actor=actor, inline=inline)
-    return _execute_at_least_once(run_id, token, handler, actor=actor, inline=inline)
-
-
-def _lock(run_id: int) -> tuple[SagaInstance, StepRun]:
-    saga_id = StepRun.objects.values_list("saga_id", flat=True).get(pk=run_id)
-    saga = SagaInstance.objects.select_for_update().get(pk=saga_id)
-    run = StepRun.objects.get(pk=run_id)
-    run.saga = saga
-    run.step = next(s for s in definitions.steps_of(saga.definition_id) if s.id == run.step_id)
-    return saga, run
+    owner = uuid.uuid4()
+    lease_until = clock.now() + timedelta(seconds=run.step.timeout) + LEASE_GRACE
+    run.claim(actor=actor, owner=owner, lease_until=lease_until)
+    return view, run, handler, owner
 
 
 def _doorbell_problem(saga: SagaInstance, run: StepRun, token: str) -> str:
@@ -233,65 +375,41 @@ def _doorbell_problem(saga: SagaInstance, run: StepRun, token: str) -> str:
     return problem
 
 
-def _claim(saga: SagaInstance, run: StepRun, token: str, *, actor: str) -> uuid.UUID | None:
-    """Mark the run RUNNING under a new lease, or return None when the doorbell is not valid."""
-    if _doorbell_problem(saga, run, token):
-        return None
-    now = clock.now()
-    owner = uuid.uuid4()
-    lease_until = now + timedelta(seconds=run.step.timeout) + LEASE_GRACE
-    run.claim(actor=actor, owner=owner, lease_until=lease_until)
-    return owner
-
-
-def _stop_for_missing_handler(run_id: int, token: str, handler_name: str, *, actor: str) -> None:
+def _stop_for_missing_handler(
+    saga: SagaInstance, run: StepRun, handler_name: str, *, actor: str
+) -> None:
     """Stop the saga at once when this worker has no handler for the run (renamed or removed).
 
     Retrying cannot help and nothing ran, so the run is cancelled (an operator retry after the
     handler is back runs it afresh, and a compensation has nothing of it to undo).
     """
-    with transaction.atomic():
-        saga, run = _lock(run_id)
-        if _doorbell_problem(saga, run, token):
-            return
-        message = (
-            f"{run}: the handler {handler_name!r} is not registered in {actor}"
-            " (renamed or removed while this version still runs)"
-        )
-        run.cancel(actor=actor, reason=message)
-        run.save()
-        saga.get_stuck(actor=actor, reason=StuckReason.HANDLER_MISSING, message=message)
-        saga.save()
-
-
-def _execute_in_one_transaction(
-    run_id: int, token: str, handler: registry.Handler, *, actor: str, inline: bool
-) -> Doorbell | None:
-    with transaction.atomic():
-        saga, run = _lock(run_id)
-        if _claim(saga, run, token, actor=actor) is None:
-            return None
-        try:
-            with transaction.atomic():
-                outcome = _run_behind_barrier(saga, run, handler, actor=actor)
-        except Exception as exc:
-            outcome = _outcome_of(exc)
-        return record(saga, run, outcome, actor=actor, inline=inline)
+    message = (
+        f"{run}: the handler {handler_name!r} is not registered in {actor}"
+        " (renamed or removed while this version still runs)"
+    )
+    run.cancel(actor=actor, reason=message)
+    saga.get_stuck(actor=actor, reason=StuckReason.HANDLER_MISSING, message=message)
+    _save(saga, run)
 
 
 def _run_behind_barrier(
     saga: SagaInstance, run: StepRun, handler: registry.Handler, *, actor: str
 ) -> Outcome:
-    verdict = barrier.enter(saga, run.step.name, run.direction)
-    if verdict is barrier.Verdict.RUN:
-        return _call(handler, run)
+    """Enter the barrier and run the handler; what either raises comes out as _HandlerRaised."""
+    try:
+        verdict = barrier.enter(saga, run.step.name, run.direction)
+        if verdict is barrier.Verdict.RUN:
+            return _call(handler, run)
+    except Exception as exc:
+        raise _HandlerRaised(exc) from exc
     if verdict is barrier.Verdict.NULL_COMPENSATION:
         run.log(EventType.NULL_COMPENSATION, actor, "the action never ran: nothing to undo")
-        return Outcome(Outcome.SUCCEEDED, output={})
+        return Outcome(OutcomeKind.SUCCEEDED, output={})
     if verdict is barrier.Verdict.HANGING:
         message = "the action arrived after its compensation"
         run.log(EventType.HANGING_REFUSED, actor, message)
-        return Outcome(Outcome.REFUSED, error={"code": "HANGING", "message": message, "data": {}})
+        error = {"code": "HANGING", "message": message, "data": {}}
+        return Outcome(OutcomeKind.REFUSED, error=error)
     run.log(EventType.DUPLICATE_SKIPPED, actor, "this operation already committed")
     previous = (
         StepRun.objects.filter(
@@ -300,35 +418,56 @@ def _run_behind_barrier(
         .order_by("-id")
         .first()
     )
-    return Outcome(Outcome.SUCCEEDED, output=previous.output if previous else {})
+    return Outcome(OutcomeKind.SUCCEEDED, output=previous.output if previous else {})
 
 
-def _execute_at_least_once(
-    run_id: int, token: str, handler: registry.Handler, *, actor: str, inline: bool
-) -> Doorbell | None:
+def _record_raised(
+    run_id: int, token: str, exc: Exception, *, actor: str, inline: bool
+) -> Continuation | None:
+    """Record what a transactional handler raised, its transaction rolled back with its writes.
+
+    The run is claimed afresh under the lock: if another doorbell took it meanwhile, that one
+    ran the step again (nothing of this attempt committed) and this fault is not recorded.
+    """
     with transaction.atomic():
-        saga, run = _lock(run_id)
-        owner = _claim(saga, run, token, actor=actor)
-        if owner is None:
+        claimed = claim(run_id, token, None, actor=actor)
+        if claimed is None:
             return None
-        run.save()
-        saga.save(update_fields=["updated_at"])
+        view, run, _, _ = claimed
+        return record(view, run, _outcome_of(exc), actor=actor, inline=inline)
+
+
+def _finish_at_least_once(
+    view: SagaRows,
+    run: StepRun,
+    handler: registry.Handler,
+    owner: uuid.UUID,
+    *,
+    actor: str,
+    inline: bool,
+) -> Continuation | None:
     try:
         outcome = _call(handler, run)
     except Exception as exc:
         outcome = _outcome_of(exc)
     with transaction.atomic():
-        saga, run = _lock(run_id)
+        locked = _lock_run(run.id, view)
+        assert locked is not None, "a claimed run is never deleted while its saga lives"
+        view, run = locked
         if run.status != StepStatus.RUNNING or run.lease_owner != owner:
             run.log(
                 EventType.STALE_RESULT,
                 actor,
                 f"result of attempt {run.attempts} arrived after its lease was taken back",
-                data={"outcome": outcome.kind, "output": outcome.output, "error": outcome.error},
+                data={
+                    "outcome": outcome.kind.value,
+                    "output": outcome.output,
+                    "error": outcome.error,
+                },
             )
-            saga.save(update_fields=["updated_at"])
+            _save(view.saga, saga_fields=["updated_at"])
             return None
-        return record(saga, run, outcome, actor=actor, inline=inline)
+        return record(view, run, outcome, actor=actor, inline=inline)
 
 
 def _call(handler: registry.Handler, run: StepRun) -> Outcome:
@@ -339,19 +478,19 @@ def _call(handler: registry.Handler, run: StepRun) -> Outcome:
         output = {}
     if not isinstance(output, dict):
         raise TypeError(f"handler {handler.name} returned {type(output).__name__}, not a dict")
-    return Outcome(Outcome.SUCCEEDED, output=output)
+    return Outcome(OutcomeKind.SUCCEEDED, output=output)
 
 
 def _outcome_of(exc: Exception) -> Outcome:
     if isinstance(exc, StepFailed):
         error = {"code": exc.code, "message": exc.message, "data": exc.data}
-        return Outcome(Outcome.REFUSED, error=error)
+        return Outcome(OutcomeKind.REFUSED, error=error)
     error = {
         "type": type(exc).__name__,
         "message": str(exc) or type(exc).__name__,
         "traceback": "".join(traceback.format_exception(exc)),
     }
-    return Outcome(Outcome.FAULT, error=error)
+    return Outcome(OutcomeKind.FAULT, error=error)
 
 
 def context_for(run: StepRun) -> StepContext:
@@ -375,32 +514,41 @@ def context_for(run: StepRun) -> StepContext:
 
 
 def record(
-    saga: SagaInstance, run: StepRun, outcome: Outcome, *, actor: str, inline: bool = False
-) -> Doorbell | None:
-    """Store the outcome of a RUNNING run, decide the next move and save; caller holds the lock."""
-    if outcome.kind == Outcome.SUCCEEDED:
-        output = outcome.output or {}
-        run.succeed(actor=actor, output=output)
-        if run.direction == Direction.FORWARD:
-            saga.context = {**saga.context, run.step.name: output}
-    elif outcome.kind == Outcome.REFUSED:
-        assert outcome.error is not None
-        run.refuse(actor=actor, error=outcome.error)
-        run.output = {"code": outcome.error["code"], "message": outcome.error["message"]}
-    else:
-        assert outcome.error is not None
-        _record_fault(saga, run, outcome.error, actor=actor)
+    view: SagaRows, run: StepRun, outcome: Outcome, *, actor: str, inline: bool = False
+) -> Continuation | None:
+    """Store the outcome of a RUNNING run, decide the next move and save; caller holds the lock.
+
+    The one place a step's result lands: the run, the saga, the next run and every event of
+    the step are written here, in the caller's transaction.
+    """
+    saga = view.saga
+    runs = view.latest_runs()
+    runs[(run.step.name, run.direction)] = run
+    match outcome.kind:
+        case OutcomeKind.SUCCEEDED:
+            output = outcome.output or {}
+            run.succeed(actor=actor, output=output)
+            if run.direction == Direction.FORWARD:
+                saga.context = {**saga.context, run.step.name: output}
+        case OutcomeKind.REFUSED:
+            assert outcome.error is not None
+            run.refuse(actor=actor, error=outcome.error)
+            run.output = {"code": outcome.error["code"], "message": outcome.error["message"]}
+        case OutcomeKind.FAULT:
+            assert outcome.error is not None
+            _record_fault(saga, run, outcome.error, actor=actor)
     run.save()
+    continuation = None
     if saga.is_active:
-        doorbell = advance(saga, actor=actor, inline_queue=run.step.queue if inline else None)
+        inline_queue = run.step.queue if inline else None
+        continuation = follow_plan(saga, runs, actor=actor, inline_queue=inline_queue)
     else:
-        doorbell = None
-        settle_flagged(saga, actor=actor)
-    saga.save()
-    return doorbell
+        _settle_flagged(saga, runs, actor=actor)
+    _save(saga)
+    return continuation
 
 
-def settle_flagged(saga: SagaInstance, *, actor: str) -> bool:
+def _settle_flagged(saga: SagaInstance, runs: LatestRuns, *, actor: str) -> bool:
     """Finish a STUCK saga whose runs say it is done; return whether it was finished.
 
     The sweeper may flag a saga (past its deadline, no progress) while its last step is still
@@ -414,14 +562,14 @@ def settle_flagged(saga: SagaInstance, *, actor: str) -> bool:
         if saga.stuck_direction == Direction.COMPENSATION
         else SagaStatus.RUNNING
     )
-    specs, states = plan_inputs(saga, latest_runs(saga))
-    decision = planner.decide(specs, heading, states)
-    if decision.move == planner.Decision.COMPLETE:
-        saga.complete_after_flag(actor=actor)
-    elif decision.move == planner.Decision.COMPENSATED:
-        saga.compensate_after_flag(actor=actor)
-    else:
-        return False
+    specs, states = plan_inputs(saga, runs)
+    match planner.decide(specs, heading, states).move:
+        case Move.COMPLETE:
+            saga.complete_after_flag(actor=actor)
+        case Move.COMPENSATED:
+            saga.compensate_after_flag(actor=actor)
+        case _:
+            return False
     return True
 
 
@@ -445,10 +593,16 @@ def backoff(policy: RetryPolicy, attempts: int, rng: random.Random | None = None
     return max(0.0, delay - spread + (rng or random).random() * 2 * spread)
 
 
+# --- the sweeper's moves ----------------------------------------------------------------------
+
+
 def expire_lease(run_id: int, *, actor: str) -> bool:
     """Turn an expired lease into a failed attempt; return whether it was still expired."""
     with transaction.atomic():
-        saga, run = _lock(run_id)
+        locked = _lock_run(run_id, None)
+        if locked is None:
+            return False
+        view, run = locked
         if run.status != StepStatus.RUNNING or run.lease_expires_at is None:
             return False
         if run.lease_expires_at > clock.now():
@@ -459,5 +613,168 @@ def expire_lease(run_id: int, *, actor: str) -> bool:
         )
         run.log(EventType.LEASE_EXPIRED, actor, message)
         error = {"type": "LeaseExpired", "message": message, "traceback": ""}
-        record(saga, run, Outcome(Outcome.FAULT, error=error), actor=actor)
+        record(view, run, Outcome(OutcomeKind.FAULT, error=error), actor=actor)
         return True
+
+
+def redrive(seen: Iterable[StepRun], *, actor: str, message: str) -> int:
+    """Give each of these PENDING runs a new fence token and ring it; return how many.
+
+    One transaction for the batch. A saga locked right now is being worked on (a long
+    transactional step holds the lock while its worker heartbeats): its runs are left to the next
+    sweep rather than waited for. A run whose token moved since the sweeper read it is left too.
+    The saga rows are not saved: a redrive is not progress, so a saga whose doorbells keep dying
+    is still flagged NO_PROGRESS after BPM_STALL_AFTER.
+    """
+    seen = list(seen)
+    tokens = {run.pk: run.token for run in seen}
+    if not tokens:
+        return 0
+    with transaction.atomic():
+        sagas = {
+            saga.pk: saga
+            for saga in SagaInstance.objects.select_for_update(skip_locked=True)
+            .filter(pk__in={run.saga_id for run in seen}, status__in=ACTIVE_STATUSES)
+            .order_by("pk")
+        }
+        # Read under the locks: a run claimed since the sweeper looked is no longer PENDING.
+        runs = StepRun.objects.filter(pk__in=tokens, saga__in=sagas, status=StepStatus.PENDING)
+        redriven = [run for run in runs if run.token == tokens[run.pk]]
+        for run in redriven:
+            run.saga = sagas[run.saga_id]
+            run.step = _step(run.saga, run.step_id)
+            run.redrive(actor=actor, message=message)
+            dispatch.ring(run, timeout=run.step.timeout, queue=run.step.queue)
+        StepRun.objects.bulk_update(redriven, ["token"])
+        _write_events(sagas.values())
+        return len(redriven)
+
+
+def flag(
+    saga_ids: Iterable[uuid.UUID],
+    *,
+    reason: str,
+    message: str,
+    applies: Callable[[SagaInstance], bool],
+    actor: str,
+) -> int:
+    """Mark STUCK each of these sagas that, under its lock, is active and `applies`; say how many.
+
+    One transaction for the batch; sagas locked right now are left to the next sweep. A saga whose
+    runs say it is done is finished instead (the runs are the truth).
+    """
+    with transaction.atomic():
+        sagas = list(
+            SagaInstance.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=list(saga_ids), status__in=ACTIVE_STATUSES)
+            .order_by("pk")
+        )
+        sagas = [saga for saga in sagas if applies(saga)]
+        if not sagas:
+            return 0
+        runs_of: dict[uuid.UUID, LatestRuns] = {saga.pk: {} for saga in sagas}
+        by_id = {saga.pk: saga for saga in sagas}
+        for run in StepRun.objects.filter(saga__in=sagas).order_by("id"):
+            run.saga = by_id[run.saga_id]
+            run.step = _step(run.saga, run.step_id)
+            runs_of[run.saga_id][(run.step.name, run.direction)] = run
+        flagged = 0
+        cancelled: list[StepRun] = []
+        for saga in sagas:
+            runs = runs_of[saga.pk]
+            specs, states = plan_inputs(saga, runs)
+            if planner.decide(specs, saga.status, states).move in (Move.COMPLETE, Move.COMPENSATED):
+                follow_plan(saga, runs, actor=actor)
+                continue
+            saga.get_stuck(actor=actor, reason=reason, message=message)
+            for run in runs.values():
+                if run.status == StepStatus.PENDING:
+                    run.cancel(actor=actor, reason=message)
+                    cancelled.append(run)
+            flagged += 1
+        SagaInstance.objects.bulk_update(sagas, SAGA_FIELDS_A_FLAG_CHANGES)
+        StepRun.objects.bulk_update(cancelled, ["status", "finished_at"])
+        _write_events(sagas)
+        return flagged
+
+
+SAGA_FIELDS_A_FLAG_CHANGES = [
+    "status",
+    "stuck_reason",
+    "stuck_direction",
+    "updated_at",
+    "finished_at",
+]
+
+
+# --- operator actions -------------------------------------------------------------------------
+
+
+def operate(saga_id: uuid.UUID, act: Callable[[SagaRows], T], *, actor: str) -> T:
+    """Run an operator's action under the saga's lock, then follow the plan and save.
+
+    `act` checks the state (raising Conflict), changes the saga through the functions below and
+    returns its result. An action logs its audit event; one that logged nothing (a preview) is
+    not saved, so a preview changes nothing.
+    """
+    with transaction.atomic():
+        view = lock_saga(saga_id)
+        view.latest_runs()
+        result = act(view)
+        if view.saga.unsaved_events:
+            follow_plan(view.saga, view.latest_runs(), actor=actor)
+            _save(view.saga)
+        return result
+
+
+def edit(
+    saga: SagaInstance,
+    *,
+    input: dict[str, Any] | None,
+    context: dict[str, Any] | None,
+    actor: str,
+) -> None:
+    """Replace the saga's input and merge into its context, logging the before and after."""
+    if input is not None and input != saga.input:
+        saga.log(EventType.INPUT_EDITED, actor, data={"before": saga.input, "after": input})
+        saga.input = input
+    if context is not None:
+        after = {**saga.context, **context}
+        if after != saga.context:
+            saga.log(EventType.CONTEXT_EDITED, actor, data={"before": saga.context, "after": after})
+            saga.context = after
+
+
+def resume(saga: SagaInstance, *, actor: str, reason: str) -> None:
+    """Set a stuck saga going again the way it was going."""
+    if saga.stuck_direction == Direction.COMPENSATION:
+        failure = saga.failure or {"step": "", "kind": "OPERATOR", "code": "OPERATOR"}
+        saga.resume_compensating(actor=actor, reason=reason, failure=failure)
+    else:
+        saga.resume_forward(actor=actor, reason=reason)
+
+
+def rerun(saga: SagaInstance, runs: LatestRuns, key: RunKey, *, actor: str) -> StepRun:
+    """Schedule a new run of a failed or cancelled run's step, rung on commit."""
+    failed = runs[key]
+    runs[key] = schedule_run(saga, failed.step, failed.direction, actor=actor)
+    return runs[key]
+
+
+def skip(
+    saga: SagaInstance, run: StepRun, *, actor: str, reason: str, output: dict[str, Any]
+) -> None:
+    """Mark a failed or cancelled run done by hand with this output."""
+    run.skip(actor=actor, reason=reason, output=output)
+    run.save()
+    if run.direction == Direction.FORWARD:
+        saga.context = {**saga.context, run.step.name: output}
+
+
+def abort(saga: SagaInstance, runs: Mapping[RunKey, StepRun], *, actor: str, reason: str) -> None:
+    """Close a stuck saga as resolved by hand, cancelling what still waits."""
+    saga.abort(actor=actor, reason=reason)
+    for run in runs.values():
+        if run.status == StepStatus.PENDING:
+            run.cancel(actor=actor, reason=reason)
+            run.save()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 
-from bpm.models import Direction, FailureKind, SagaStatus, StepKind, StepStatus, StuckReason
+from bpm.states import Direction, FailureKind, SagaStatus, StepKind, StepStatus, StuckReason
 
 FORWARD = Direction.FORWARD
 COMPENSATION = Direction.COMPENSATION
@@ -26,12 +27,11 @@ class RunState:
     failure_kind: str = ""
 
 
-Runs = Mapping[tuple[str, str], RunState]
-"""The latest run of each (step name, direction)."""
+RunStates = Mapping[tuple[str, str], RunState]
+"""The state of the latest run of each (step name, direction)."""
 
 
-@dataclass(frozen=True)
-class Decision:
+class Move(Enum):
     RUN = "run"
     WAIT = "wait"
     COMPLETE = "complete"
@@ -40,57 +40,58 @@ class Decision:
     STUCK = "stuck"
     NOTHING = "nothing"
 
-    move: str
+
+@dataclass(frozen=True)
+class Decision:
+    move: Move
     step: str = ""
     direction: str = ""
     reason: str = ""
 
 
-def decide(steps: Sequence[StepSpec], status: str, runs: Runs) -> Decision:
+def decide(steps: Sequence[StepSpec], status: str, runs: RunStates) -> Decision:
     """Return the saga's next move."""
     if status == SagaStatus.RUNNING:
         return _decide_forward(steps, runs)
     if status == SagaStatus.COMPENSATING:
         return _decide_compensation(steps, runs)
-    return Decision(Decision.NOTHING)
+    return Decision(Move.NOTHING)
 
 
-def _decide_forward(steps: Sequence[StepSpec], runs: Runs) -> Decision:
+def _decide_forward(steps: Sequence[StepSpec], runs: RunStates) -> Decision:
     for step in steps:
         run = runs.get((step.name, FORWARD))
         if run is None or run.status == StepStatus.CANCELLED:
-            return Decision(Decision.RUN, step.name, FORWARD)
+            return Decision(Move.RUN, step.name, FORWARD)
         if run.status in IN_FLIGHT:
-            return Decision(Decision.WAIT, step.name, FORWARD)
+            return Decision(Move.WAIT, step.name, FORWARD)
         if run.status in DONE:
             continue
         # FAILED: before the pivot the saga turns back; after it, it may only go forward.
         if step.kind != StepKind.RETRIABLE:
-            return Decision(Decision.COMPENSATE, step.name, FORWARD)
+            return Decision(Move.COMPENSATE, step.name, FORWARD)
         reason = (
             StuckReason.REFUSED_AFTER_PIVOT
             if run.failure_kind == FailureKind.REFUSED
             else StuckReason.RETRIES_EXHAUSTED
         )
-        return Decision(Decision.STUCK, step.name, FORWARD, reason)
-    return Decision(Decision.COMPLETE)
+        return Decision(Move.STUCK, step.name, FORWARD, reason)
+    return Decision(Move.COMPLETE)
 
 
-def _decide_compensation(steps: Sequence[StepSpec], runs: Runs) -> Decision:
+def _decide_compensation(steps: Sequence[StepSpec], runs: RunStates) -> Decision:
     for step in reversed(steps_to_compensate(steps, runs)):
         run = runs.get((step.name, COMPENSATION))
         if run is None or run.status == StepStatus.CANCELLED:
-            return Decision(Decision.RUN, step.name, COMPENSATION)
+            return Decision(Move.RUN, step.name, COMPENSATION)
         if run.status in IN_FLIGHT:
-            return Decision(Decision.WAIT, step.name, COMPENSATION)
+            return Decision(Move.WAIT, step.name, COMPENSATION)
         if run.status == StepStatus.FAILED:
-            return Decision(
-                Decision.STUCK, step.name, COMPENSATION, StuckReason.COMPENSATION_FAILED
-            )
-    return Decision(Decision.COMPENSATED)
+            return Decision(Move.STUCK, step.name, COMPENSATION, StuckReason.COMPENSATION_FAILED)
+    return Decision(Move.COMPENSATED)
 
 
-def steps_to_compensate(steps: Sequence[StepSpec], runs: Runs) -> list[StepSpec]:
+def steps_to_compensate(steps: Sequence[StepSpec], runs: RunStates) -> list[StepSpec]:
     """Return, in forward order, the steps whose effect must be undone.
 
     A step that succeeded is undone. A step whose retries ran out may have taken effect before
@@ -109,16 +110,17 @@ def steps_to_compensate(steps: Sequence[StepSpec], runs: Runs) -> list[StepSpec]
     return undo
 
 
-def remaining(steps: Sequence[StepSpec], status: str, runs: Runs) -> list[tuple[str, str]]:
+def remaining(steps: Sequence[StepSpec], status: str, runs: RunStates) -> list[tuple[str, str]]:
     """Return the (step, direction) pairs still to run if every one of them succeeds, in order."""
     simulated = dict(runs)
     planned: list[tuple[str, str]] = []
     while True:
         decision = decide(steps, status, simulated)
-        if decision.move in (Decision.RUN, Decision.WAIT):
-            planned.append((decision.step, decision.direction))
-            simulated[(decision.step, decision.direction)] = RunState(StepStatus.SUCCEEDED)
-        elif decision.move == Decision.COMPENSATE:
-            status = SagaStatus.COMPENSATING
-        else:
-            return planned
+        match decision.move:
+            case Move.RUN | Move.WAIT:
+                planned.append((decision.step, decision.direction))
+                simulated[(decision.step, decision.direction)] = RunState(StepStatus.SUCCEEDED)
+            case Move.COMPENSATE:
+                status = SagaStatus.COMPENSATING
+            case _:
+                return planned

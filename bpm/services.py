@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from bpm import definitions, dispatch, engine, permissions, planner, schemas
+from bpm import definitions, engine, permissions, planner, schemas
 from bpm.errors import Conflict, InvalidInput, NotFound
 from bpm.models import (
     Direction,
@@ -28,7 +28,6 @@ from bpm.models import (
     SagaInstance,
     SagaStatus,
     StepKind,
-    StepRun,
     StepStatus,
 )
 
@@ -157,11 +156,11 @@ def saga_retry(
 
     def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
         blocking = _blocking(saga, runs)
-        _edit(saga, input=input, context=context, actor=actor)
+        engine.edit(saga, input=input, context=context, actor=actor)
         saga.log(EventType.OPERATOR_RETRY, actor, reason, data={"plan": result.describe()})
-        _resume(saga, actor=actor, reason=reason)
+        engine.resume(saga, actor=actor, reason=reason)
         if blocking is not None:
-            _rerun(saga, runs[blocking], actor=actor)
+            engine.rerun(saga, runs, blocking, actor=actor)
 
     return _operate(saga_id, RETRY, reason, actor, preview, check, simulate, apply)
 
@@ -201,11 +200,8 @@ def saga_skip(
             step_run=run,
             data={"step": run.step.name, "output": output, "plan": result.describe()},
         )
-        run.skip(actor=actor, reason=reason, output=output)
-        run.save()
-        if run.direction == Direction.FORWARD:
-            saga.context = {**saga.context, run.step.name: output}
-        _resume(saga, actor=actor, reason=reason)
+        engine.skip(saga, run, actor=actor, reason=reason, output=output)
+        engine.resume(saga, actor=actor, reason=reason)
 
     return _operate(saga_id, SKIP, reason, actor, preview, check, simulate, apply)
 
@@ -252,18 +248,14 @@ def saga_abort(
 
     def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
         saga.log(EventType.OPERATOR_ABORT, actor, reason)
-        saga.abort(actor=actor, reason=reason)
-        for run in runs.values():
-            if run.status == StepStatus.PENDING:
-                run.cancel(actor=actor, reason=reason)
-                run.save()
+        engine.abort(saga, runs, actor=actor, reason=reason)
 
     return _operate(saga_id, ABORT, reason, actor, preview, check, simulate, apply)
 
 
 # --- what each action's state requires -------------------------------------------------------
 
-Runs = dict[tuple[str, str], StepRun]
+Runs = engine.LatestRuns
 States = dict[tuple[str, str], planner.RunState]
 
 
@@ -336,28 +328,19 @@ def _operate(
     # A preview changes nothing and records nothing, so it needs no reason.
     if not reason and not preview:
         raise InvalidInput("a reason is required", path="reason")
-    with transaction.atomic():
-        saga = _lock(saga_id)
-        runs = engine.latest_runs(saga)
+
+    def act(view: engine.SagaRows) -> ActionResult:
+        saga, runs = view.saga, view.latest_runs()
         check(saga, runs)
         specs, states = engine.plan_inputs(saga, runs)
         status = simulate(saga, states)
         result = ActionResult(action, saga, planner.remaining(specs, status, states))
-        if preview:
-            return result
-        apply(saga, runs, result)
-        engine.advance(saga, actor=actor)
-        saga.save()
-        result.applied = True
+        if not preview:
+            apply(saga, runs, result)
+            result.applied = True
         return result
 
-
-def _lock(saga_id: uuid.UUID | str) -> SagaInstance:
-    sagas = SagaInstance.objects.select_for_update().select_related("definition")
-    try:
-        return sagas.get(pk=_parse_id(saga_id))
-    except SagaInstance.DoesNotExist:
-        raise NotFound(f"no saga with id {saga_id}") from None
+    return engine.operate(_parse_id(saga_id), act, actor=actor)
 
 
 def _parse_id(saga_id: uuid.UUID | str) -> uuid.UUID:
@@ -389,21 +372,6 @@ def _resume_status(saga: SagaInstance) -> str:
     return SagaStatus.RUNNING
 
 
-def _resume(saga: SagaInstance, *, actor: str, reason: str) -> None:
-    if saga.stuck_direction == Direction.COMPENSATION:
-        failure = saga.failure or {"step": "", "kind": "OPERATOR", "code": "OPERATOR"}
-        saga.resume_compensating(actor=actor, reason=reason, failure=failure)
-    else:
-        saga.resume_forward(actor=actor, reason=reason)
-
-
-def _rerun(saga: SagaInstance, failed: StepRun, *, actor: str) -> None:
-    run = StepRun.objects.create(saga=saga, step=failed.step, direction=failed.direction)
-    run.saga = saga
-    run.schedule(actor=actor)
-    dispatch.ring(run, timeout=failed.step.timeout, queue=failed.step.queue)
-
-
 def _committed_pivot(saga: SagaInstance, runs: Runs) -> str:
     for (step, direction), run in runs.items():
         if (
@@ -413,23 +381,6 @@ def _committed_pivot(saga: SagaInstance, runs: Runs) -> str:
         ):
             return step
     return ""
-
-
-def _edit(
-    saga: SagaInstance,
-    *,
-    input: dict[str, Any] | None,
-    context: dict[str, Any] | None,
-    actor: str,
-) -> None:
-    if input is not None and input != saga.input:
-        saga.log(EventType.INPUT_EDITED, actor, data={"before": saga.input, "after": input})
-        saga.input = input
-    if context is not None:
-        after = {**saga.context, **context}
-        if after != saga.context:
-            saga.log(EventType.CONTEXT_EDITED, actor, data={"before": saga.context, "after": after})
-            saga.context = after
 
 
 def saga_get(saga_id: uuid.UUID | str) -> SagaInstance:

@@ -9,24 +9,17 @@ from dataclasses import dataclass, fields
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bpm import clock, dispatch, engine, planner
-from bpm.models import (
-    ACTIVE_STATUSES,
-    SagaInstance,
-    StepRun,
-    StepStatus,
-    StuckReason,
-)
+from bpm import clock, dispatch, engine
+from bpm.models import SagaInstance, StepRun
+from bpm.states import ACTIVE_STATUSES, StepStatus, StuckReason
 
 log = logging.getLogger(__name__)
 
 SWEEPER = "sweeper"
 BATCH = 500
-FINISHING = (planner.Decision.COMPLETE, planner.Decision.COMPENSATED)
 
 
 @dataclass
@@ -86,35 +79,21 @@ def redrive() -> int:
         .order_by("due_at")[:BATCH]
     )
     live = dispatch.live_doorbells([(run, run.step.queue) for run in due])
-    return sum(_redrive(run) for run in due if run.id not in live)
-
-
-def _redrive(seen: StepRun) -> bool:
-    with transaction.atomic():
-        # A saga locked right now is being worked on (a long transactional step holds the lock
-        # while its worker heartbeats): leave it to the next sweep rather than wait here.
-        saga = (
-            SagaInstance.objects.select_for_update(skip_locked=True)
-            .filter(pk=seen.saga_id, status__in=ACTIVE_STATUSES)
-            .first()
-        )
-        if saga is None:
-            return False
-        run = StepRun.objects.select_related("step").get(pk=seen.pk)
-        if run.status != StepStatus.PENDING or run.token != seen.token:
-            return False
-        run.saga = saga
-        # The saga row is not saved: a redrive is not progress, so a saga whose doorbells keep
-        # dying is still flagged NO_PROGRESS after BPM_STALL_AFTER.
-        run.redrive(actor=SWEEPER, message="no live doorbell held this due step: rang again")
-        run.save(update_fields=["token"])
-        dispatch.ring(run, timeout=run.step.timeout, queue=run.step.queue)
-        return True
+    return engine.redrive(
+        [run for run in due if run.id not in live],
+        actor=SWEEPER,
+        message="no live doorbell held this due step: rang again",
+    )
 
 
 def flag_past_deadline() -> int:
     """Mark STUCK (timed out) every active saga past its deadline."""
-    return sum(flag_timed_out(saga_id) for saga_id in overdue_sagas())
+    return _flag(
+        overdue_sagas(),
+        StuckReason.TIMED_OUT,
+        "the saga passed its deadline",
+        lambda saga: bool(saga.deadline and saga.deadline < clock.now()),
+    )
 
 
 def overdue_sagas() -> list[uuid.UUID]:
@@ -128,11 +107,14 @@ def overdue_sagas() -> list[uuid.UUID]:
 
 def flag_timed_out(saga_id: uuid.UUID) -> bool:
     """Mark this saga STUCK (timed out) if, under its lock, it is still active and overdue."""
-    return _flag(
-        saga_id,
-        StuckReason.TIMED_OUT,
-        "the saga passed its deadline",
-        lambda saga: bool(saga.deadline and saga.deadline < clock.now()),
+    return (
+        _flag(
+            [saga_id],
+            StuckReason.TIMED_OUT,
+            "the saga passed its deadline",
+            lambda saga: bool(saga.deadline and saga.deadline < clock.now()),
+        )
+        == 1
     )
 
 
@@ -143,29 +125,17 @@ def flag_stalled() -> int:
         status__in=ACTIVE_STATUSES, updated_at__lt=cutoff
     ).values_list("id", flat=True)[:BATCH]
     message = f"no progress for {settings.BPM_STALL_AFTER:g}s: is a worker serving its queue?"
-    return sum(
-        _flag(saga_id, StuckReason.NO_PROGRESS, message, lambda saga: saga.updated_at < cutoff)
-        for saga_id in stalled
+    return _flag(
+        list(stalled), StuckReason.NO_PROGRESS, message, lambda saga: saga.updated_at < cutoff
     )
 
 
 def _flag(
-    saga_id: uuid.UUID, reason: str, message: str, applies: Callable[[SagaInstance], bool]
-) -> bool:
-    with transaction.atomic():
-        saga = SagaInstance.objects.select_for_update().get(pk=saga_id)
-        if not saga.is_active or not applies(saga):
-            return False
-        specs, states = engine.plan_inputs(saga, engine.latest_runs(saga))
-        if planner.decide(specs, saga.status, states).move in FINISHING:
-            # The runs say the saga is done: finish it rather than flag what no longer holds.
-            engine.advance(saga, actor=SWEEPER)
-            saga.save()
-            return False
-        saga.get_stuck(actor=SWEEPER, reason=reason, message=message)
-        for run in StepRun.objects.filter(saga=saga, status=StepStatus.PENDING):
-            run.saga = saga
-            run.cancel(actor=SWEEPER, reason=message)
-            run.save()
-        saga.save()
-        return True
+    saga_ids: list[uuid.UUID],
+    reason: str,
+    message: str,
+    applies: Callable[[SagaInstance], bool],
+) -> int:
+    if not saga_ids:
+        return 0
+    return engine.flag(saga_ids, reason=reason, message=message, applies=applies, actor=SWEEPER)

@@ -21,6 +21,7 @@ from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.diagram import render_diagram, step_states
 from bpm.dashboard.fragment import render_page
 from bpm.dashboard.timeline import lane_label, render_timeline
+from bpm.engine import LatestRuns
 from bpm.models import (
     EventType,
     SagaEvent,
@@ -33,8 +34,6 @@ PAGE = "dashboard/saga.html"
 LIVE = "dashboard/_saga_live.html"
 # How often the live region of an active saga asks again (htmx `every` syntax).
 POLL_EVERY = "2s"
-
-Runs = dict[tuple[str, str], StepRun]
 
 
 @dataclass(frozen=True)
@@ -113,8 +112,8 @@ class SagaView:
     events: list[SagaEvent]
 
     @property
-    def latest(self) -> Runs:
-        latest: Runs = {}
+    def latest(self) -> LatestRuns:
+        latest: LatestRuns = {}
         for run in self.runs:
             latest[(run.step.name, run.direction)] = run
         return latest

@@ -63,13 +63,14 @@ def test_an_expired_lease_becomes_a_failed_attempt_and_a_late_result_is_dropped(
     run = StepRun.objects.get(saga=saga)
     # A worker claims the step, then goes silent past its lease.
     with transaction.atomic():
-        locked_saga, locked_run = engine._lock(run.id)
-        owner = engine._claim(locked_saga, locked_run, str(run.token), actor="worker:ghost")
+        claimed = engine.claim(run.id, str(run.token), None, actor="worker:ghost")
+        assert claimed is not None
+        _, locked_run, _, owner = claimed
         locked_run.save()
     clock.advance(60)
     assert sweeper.expire_leases() == 1
     with transaction.atomic():
-        locked_saga, locked_run = engine._lock(run.id)
+        _, locked_run = engine._lock_run(run.id, None)
         assert locked_run.status == StepStatus.PENDING and locked_run.lease_owner != owner
     drained()
     assert fresh(saga).status == SagaStatus.COMPLETED

@@ -7,8 +7,8 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bpm.models import FailureKind, SagaStatus, StepKind, StepStatus, StuckReason
-from bpm.planner import Decision, RunState, StepSpec, decide, remaining, steps_to_compensate
+from bpm.planner import Move, RunState, StepSpec, decide, remaining, steps_to_compensate
+from bpm.states import FailureKind, SagaStatus, StepKind, StepStatus, StuckReason
 
 FORWARD, COMPENSATION = "FORWARD", "COMPENSATION"
 RUN_STATES = [
@@ -66,29 +66,29 @@ def test_going_forward_it_runs_the_first_unfinished_step_or_completes():
                 not in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
             ]
             if not unfinished:
-                assert decision.move == Decision.COMPLETE
+                assert decision.move == Move.COMPLETE
                 continue
             first = unfinished[0]
             state = runs.get((first.name, FORWARD))
             assert decision.step == first.name
             if state is None or state.status == StepStatus.CANCELLED:
-                assert decision.move == Decision.RUN
+                assert decision.move == Move.RUN
             elif state.status in (StepStatus.PENDING, StepStatus.RUNNING):
-                assert decision.move == Decision.WAIT
+                assert decision.move == Move.WAIT
             elif first.kind == StepKind.RETRIABLE:
-                assert decision.move == Decision.STUCK
+                assert decision.move == Move.STUCK
                 assert decision.reason in (
                     StuckReason.RETRIES_EXHAUSTED,
                     StuckReason.REFUSED_AFTER_PIVOT,
                 )
             else:
-                assert decision.move == Decision.COMPENSATE
+                assert decision.move == Move.COMPENSATE
 
 
 def test_compensation_undoes_finished_steps_newest_first_and_nothing_else():
     for steps in shapes():
         for runs in forward_histories(steps):
-            if decide(steps, SagaStatus.RUNNING, runs).move != Decision.COMPENSATE:
+            if decide(steps, SagaStatus.RUNNING, runs).move != Move.COMPENSATE:
                 continue
             plan = remaining(steps, SagaStatus.COMPENSATING, runs)
             undone = [step for step, _ in plan]
@@ -123,17 +123,17 @@ def test_a_failed_compensation_sticks_and_every_other_state_waits_runs_or_finish
         or runs[(s.name, COMPENSATION)].status not in (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
     ]
     if not pending:
-        assert decision.move == Decision.COMPENSATED
+        assert decision.move == Move.COMPENSATED
         return
     newest = pending[0]
     assert decision.step == newest.name and decision.direction == COMPENSATION
     state = runs[(newest.name, COMPENSATION)]
     if state is not None and state.status == StepStatus.FAILED:
-        assert (decision.move, decision.reason) == (Decision.STUCK, StuckReason.COMPENSATION_FAILED)
+        assert (decision.move, decision.reason) == (Move.STUCK, StuckReason.COMPENSATION_FAILED)
     elif state is not None and state.status in (StepStatus.PENDING, StepStatus.RUNNING):
-        assert decision.move == Decision.WAIT
+        assert decision.move == Move.WAIT
     else:
-        assert decision.move == Decision.RUN
+        assert decision.move == Move.RUN
 
 
 @settings(max_examples=500, deadline=None)
@@ -144,7 +144,7 @@ def test_any_run_of_outcomes_ends_completed_compensated_or_stuck(data):
     status = SagaStatus.RUNNING
     for _ in range(4 * len(steps) + 2):
         decision = decide(steps, status, runs)
-        if decision.move == Decision.RUN:
+        if decision.move == Move.RUN:
             runs[(decision.step, decision.direction)] = data.draw(
                 st.sampled_from(
                     [RUN_STATES[3], RUN_STATES[4], *RUN_STATES[6:]]
@@ -155,11 +155,11 @@ def test_any_run_of_outcomes_ends_completed_compensated_or_stuck(data):
                     ]
                 )
             )
-        elif decision.move == Decision.COMPENSATE:
+        elif decision.move == Move.COMPENSATE:
             status = SagaStatus.COMPENSATING
         else:
-            assert decision.move in (Decision.COMPLETE, Decision.COMPENSATED, Decision.STUCK)
-            if decision.move == Decision.COMPLETE:
+            assert decision.move in (Move.COMPLETE, Move.COMPENSATED, Move.STUCK)
+            if decision.move == Move.COMPLETE:
                 assert status == SagaStatus.RUNNING
             return
     raise AssertionError("the planner did not reach an end")
@@ -173,4 +173,4 @@ def test_a_finished_or_stuck_saga_has_no_next_move():
         SagaStatus.STUCK,
         SagaStatus.ABORTED,
     ):
-        assert decide(steps, status, {}).move == Decision.NOTHING
+        assert decide(steps, status, {}).move == Move.NOTHING

@@ -12,12 +12,14 @@ from bpm import worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+JOB = "bpm.tasks.answer_doorbell"
+
 
 def test_due_delayed_jobs_are_promoted_once_however_many_workers_try():
     queue = django_rq.get_queue("default")
     for n in range(3):
-        queue.enqueue_at(now() - timedelta(seconds=1), "bpm.tasks.ring", n, "token", job_id=f"j{n}")
-    queue.enqueue_at(now() + timedelta(hours=1), "bpm.tasks.ring", 9, "token", job_id="later")
+        queue.enqueue_at(now() - timedelta(seconds=1), JOB, n, "token", job_id=f"j{n}")
+    queue.enqueue_at(now() + timedelta(hours=1), JOB, 9, "token", job_id="later")
     assert worker.promote_due_jobs(queue) == 3
     assert worker.promote_due_jobs(queue) == 0  # a second worker finds nothing left to move
     assert sorted(queue.job_ids) == ["j0", "j1", "j2"]
