@@ -191,9 +191,17 @@ SQLITE_OPTIONS = {
 }
 
 
+# DATABASE_URL points at PgBouncer in transaction pooling mode (docs/operations.md).
+BPM_PGBOUNCER = envbool("BPM_PGBOUNCER", "false")
+
+
 def database_from_env() -> dict:
     url = os.getenv("DATABASE_URL", "")
     if not url:
+        if BPM_PGBOUNCER:
+            raise ImproperlyConfigured(
+                "BPM_PGBOUNCER=true needs a postgres:// DATABASE_URL (PgBouncer pools PostgreSQL)"
+            )
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "bpm.sqlite3",
@@ -215,6 +223,18 @@ def database_from_env() -> dict:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {**SQLITE_OPTIONS, **dict(config.get("OPTIONS") or {})}  # type: ignore[call-overload]
+    if BPM_PGBOUNCER:
+        if config["ENGINE"] != "django.db.backends.postgresql":
+            raise ImproperlyConfigured(
+                "BPM_PGBOUNCER=true needs a postgres:// DATABASE_URL (PgBouncer pools PostgreSQL)"
+            )
+        # Transaction pooling hands each transaction any server connection: a statement
+        # psycopg prepared on one is missing (or taken) on the next, and a server-side cursor
+        # (QuerySet.iterator) outside a transaction dies with it. Django already leaves
+        # prepare_threshold at None; it is pinned here so no OPTIONS can turn it on.
+        # docs/operations.md says what else the engine needs from PgBouncer.
+        config["OPTIONS"] = {**dict(config.get("OPTIONS") or {}), "prepare_threshold": None}  # type: ignore[call-overload]
+        config["DISABLE_SERVER_SIDE_CURSORS"] = True
     return config
 
 

@@ -116,3 +116,27 @@ def test_the_settings_refuse_to_load_with_a_malformed_sentinel_list():
     )
     assert result.returncode != 0
     assert "REDIS_SENTINELS='10.0.0.1': '10.0.0.1' is not host:port" in result.stderr
+
+
+def settings_in_subprocess(code: str, **environ: str) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env.update(DEBUG="true", DJANGO_SETTINGS_MODULE="bpm.settings", **environ)
+    program = f"import django; django.setup(); from django.conf import settings; {code}"
+    return subprocess.run(
+        [sys.executable, "-c", program], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def test_behind_pgbouncer_prepared_statements_and_server_side_cursors_are_off():
+    result = settings_in_subprocess(
+        "db = settings.DATABASES['default'];"
+        " print(db['OPTIONS']['prepare_threshold'], db['DISABLE_SERVER_SIDE_CURSORS'])",
+        DATABASE_URL="postgres://bpm@pgbouncer:6432/bpm?prepare_threshold=5",
+        BPM_PGBOUNCER="true",
+    )
+    assert result.stdout.split() == ["None", "True"], result.stderr
+
+
+def test_pgbouncer_without_postgresql_is_refused():
+    result = settings_in_subprocess("", BPM_PGBOUNCER="true")
+    assert "BPM_PGBOUNCER=true needs a postgres:// DATABASE_URL" in result.stderr
