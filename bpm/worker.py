@@ -26,6 +26,7 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections, connections
 from redis.client import Pipeline
+from rq import worker_registration
 from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
@@ -154,10 +155,30 @@ class Worker(RQWorker):
             return
         try:
             super().heartbeat(timeout)
+            self.register_again_if_forgotten()
         except REDIS_UNREACHABLE as exc:
             self.log.warning(
                 "Worker %s: heartbeat skipped, Redis is unreachable: %s", self.name, exc
             )
+
+    def register_again_if_forgotten(self) -> bool:
+        """Put this worker back in RQ's registry if Redis lost it; return whether it did.
+
+        A Redis restarted empty, or a replica promoted before it had the registration, forgets
+        the worker, while RQ only ever registers at start: the worker would run on unseen by
+        Worker.all() (the dashboard, readiness, the sweeper's liveness check of its jobs).
+        """
+        if self.connection.sismember(self.redis_workers_keys, self.key):
+            return False
+        with self.connection.pipeline() as pipe:
+            pipe.hset(self.key, mapping=self.serialize())
+            worker_registration.register(self, pipe)
+            pipe.expire(self.key, self.worker_ttl + 60)
+            pipe.execute()
+        self.log.warning(
+            "Worker %s: Redis had lost this worker's registration; registered again", self.name
+        )
+        return True
 
     def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
         if pipeline is not None:
