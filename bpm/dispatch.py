@@ -8,7 +8,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-import django_rq
 from django.conf import settings
 from django.db import transaction
 from redis import Redis
@@ -18,7 +17,7 @@ from rq.registry import StartedJobRegistry
 from rq.utils import as_text, utcparse
 from rq.worker import Worker
 
-from bpm import clock
+from bpm import clock, redis_connection
 from bpm.models import StepRun
 
 log = logging.getLogger(__name__)
@@ -41,7 +40,7 @@ def ring(run: StepRun, *, timeout: float, queue: str) -> None:
 
 def ring_now(run_id: int, token: str, due_at: datetime, timeout: float, queue: str) -> None:
     """Enqueue the doorbell immediately; a delayed one goes through RQ's scheduler."""
-    rq_queue = django_rq.get_queue(queue)
+    rq_queue = redis_connection.queue(queue)
     options = {
         "job_id": job_id(run_id, token),
         "job_timeout": int(timeout + settings.BPM_INLINE_MAX_SECONDS + JOB_TIMEOUT_MARGIN),
@@ -76,7 +75,7 @@ def live_doorbells(runs: Sequence[tuple[StepRun, str]]) -> set[int]:
         by_queue[queue].append(run)
     live: set[int] = set()
     for queue, queued_runs in by_queue.items():
-        live |= _live_on_queue(django_rq.get_queue(queue), queued_runs)
+        live |= _live_on_queue(redis_connection.queue(queue), queued_runs)
     return live
 
 

@@ -13,13 +13,17 @@ retry, lands on the promoted master once the sentinels have agreed on one.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import redis
 from django.core.exceptions import ImproperlyConfigured
 from redis.sentinel import Sentinel, SentinelManagedConnection
+
+if TYPE_CHECKING:
+    from rq.queue import Queue
 
 URL_SCHEMES = ("redis://", "rediss://", "unix://")
 # Asking a sentinel must be quick: a sentinel that does not answer is skipped for the next one.
@@ -144,6 +148,32 @@ def client(params: Mapping[str, Any] | None = None, *, timeout: float | None = N
     if "URL" in params:
         return redis.Redis.from_url(params["URL"], **limits)
     raise ImproperlyConfigured(f"a Redis connection needs URL or SENTINELS, not {sorted(params)}")
+
+
+_shared: dict[str, redis.Redis] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_client(params: Mapping[str, Any]) -> redis.Redis:
+    """Return this process's client on `params`, made at the first call and kept.
+
+    django_rq.get_queue builds a new pool at every call: a new TCP connection, and under
+    Sentinel a question to a sentinel, for every doorbell. One pool per process instead; redis-py
+    notices a fork and gives the child a fresh pool.
+    """
+    key = repr(sorted(params.items()))
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = client(params)
+        return _shared[key]
+
+
+def queue(name: str) -> Queue:
+    """Return the RQ queue `name` of RQ_QUEUES on this process's shared client."""
+    import django_rq
+    from django.conf import settings
+
+    return django_rq.get_queue(name, connection=shared_client(settings.RQ_QUEUES[name]))
 
 
 def describe(params: Mapping[str, Any] | None = None) -> str:

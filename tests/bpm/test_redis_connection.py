@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from subprocesses import ROOT
 
+from bpm import redis_connection
 from bpm.redis_connection import MasterConnection, describe, params_from_environment
 
 DEFAULT = "unix:///srv/var/redis/redis.sock?db=0"
@@ -140,3 +141,10 @@ def test_behind_pgbouncer_prepared_statements_and_server_side_cursors_are_off():
 def test_pgbouncer_without_postgresql_is_refused():
     result = settings_in_subprocess("", BPM_PGBOUNCER="true")
     assert "BPM_PGBOUNCER=true needs a postgres:// DATABASE_URL" in result.stderr
+
+
+def test_a_process_rings_every_doorbell_of_a_queue_on_one_client(settings):
+    first = redis_connection.queue("default")
+    assert redis_connection.queue("default").connection is first.connection
+    settings.RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:1/0"}}
+    assert redis_connection.queue("default").connection is not first.connection
