@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import django_rq
 from django.conf import settings
 from django.db import transaction
 from redis import Redis
@@ -28,7 +27,7 @@ from rq.registry import StartedJobRegistry
 from rq.utils import as_text, utcparse
 from rq.worker import Worker
 
-from bpm import clock
+from bpm import clock, redis_connection
 from bpm.models import StepRun
 
 log = logging.getLogger(__name__)
@@ -103,7 +102,7 @@ def ring_all(doorbells: Sequence[Doorbell]) -> None:
         if jid in seen:
             continue
         seen.add(jid)
-        rq_queue = django_rq.get_queue(doorbell.queue)
+        rq_queue = redis_connection.queue(doorbell.queue)
         pipe = pipes.get(id(rq_queue.connection))
         if pipe is None:
             pipe = pipes[id(rq_queue.connection)] = rq_queue.connection.pipeline()
@@ -158,7 +157,7 @@ def live_doorbells(runs: Sequence[tuple[StepRun, str]]) -> set[int]:
         by_queue[queue].append(run)
     live: set[int] = set()
     for queue, queued_runs in by_queue.items():
-        live |= _live_on_queue(django_rq.get_queue(queue), queued_runs)
+        live |= _live_on_queue(redis_connection.queue(queue), queued_runs)
     return live
 
 

@@ -10,6 +10,7 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from bpm import redis_connection
 from bpm.private_dir import make_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -193,9 +194,17 @@ SQLITE_OPTIONS = {
 }
 
 
+# DATABASE_URL points at PgBouncer in transaction pooling mode (docs/operations.md).
+BPM_PGBOUNCER = envbool("BPM_PGBOUNCER", "false")
+
+
 def database_from_env() -> dict:
     url = os.getenv("DATABASE_URL", "")
     if not url:
+        if BPM_PGBOUNCER:
+            raise ImproperlyConfigured(
+                "BPM_PGBOUNCER=true needs a postgres:// DATABASE_URL (PgBouncer pools PostgreSQL)"
+            )
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "bpm.sqlite3",
@@ -217,21 +226,36 @@ def database_from_env() -> dict:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {**SQLITE_OPTIONS, **dict(config.get("OPTIONS") or {})}  # type: ignore[call-overload]
+    if BPM_PGBOUNCER:
+        if config["ENGINE"] != "django.db.backends.postgresql":
+            raise ImproperlyConfigured(
+                "BPM_PGBOUNCER=true needs a postgres:// DATABASE_URL (PgBouncer pools PostgreSQL)"
+            )
+        # Transaction pooling hands each transaction any server connection: a statement
+        # psycopg prepared on one is missing (or taken) on the next, and a server-side cursor
+        # (QuerySet.iterator) outside a transaction dies with it. Django already leaves
+        # prepare_threshold at None; it is pinned here so no OPTIONS can turn it on.
+        # docs/operations.md says what else the engine needs from PgBouncer.
+        config["OPTIONS"] = {**dict(config.get("OPTIONS") or {}), "prepare_threshold": None}  # type: ignore[call-overload]
+        config["DISABLE_SERVER_SIDE_CURSORS"] = True
     return config
 
 
 DATABASES = {"default": database_from_env()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-EMBEDDED_REDIS = not os.getenv("REDIS_URL")
-REDIS_URL = os.getenv("REDIS_URL") or f"unix://{VAR_DIR / 'redis' / 'redis.sock'}?db=0"
-if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
-    raise ImproperlyConfigured(
-        f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://"
-    )
+# One Redis (REDIS_URL), or a master found through Sentinel (REDIS_SENTINELS and
+# REDIS_SENTINEL_MASTER, with REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD and REDIS_DB); neither: the
+# embedded Redis. Every Redis client is made from REDIS_CONNECTION (bpm/redis_connection.py).
+EMBEDDED_REDIS = not os.getenv("REDIS_URL") and not os.getenv("REDIS_SENTINELS")
+REDIS_CONNECTION = redis_connection.params_from_environment(
+    os.environ, default_url=f"unix://{VAR_DIR / 'redis' / 'redis.sock'}?db=0"
+)
+# None under Sentinel: there is no one URL to give.
+REDIS_URL: str | None = REDIS_CONNECTION.get("URL")
 
 BPM_QUEUES = envlist("BPM_QUEUES", "default")
-RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300} for name in BPM_QUEUES}
+RQ_QUEUES = {name: {**REDIS_CONNECTION, "DEFAULT_TIMEOUT": 300} for name in BPM_QUEUES}
 RQ_SHOW_ADMIN_LINK = True
 # `manage.py rqworker` runs bpm's worker: it promotes due delayed doorbells itself (no scheduler
 # lock to lose) and keeps database connections healthy around each job (bpm/worker.py).

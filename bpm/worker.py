@@ -7,6 +7,13 @@ promotes the due jobs of its own queues once a second while idle and between job
 needed: for each job, ZREM answers 1 to exactly one of the workers racing for it, and only that
 one enqueues it. RQ's scheduler is therefore not started, even with `--with-scheduler` (it would
 be a second promoter that can push a job twice).
+
+It also outlives Redis going away (a restart, or a Sentinel failover to another master). RQ's
+worker quits on a connection error anywhere but in its wait for a job: a heartbeat while a job
+runs, the bookkeeping after it, the suspension check. Here those are skipped with a warning and
+the worker goes back to its wait, where RQ reconnects with a back-off (1, 2, 4 ... 60 s). Nothing
+is lost that the database does not know: a doorbell whose bookkeeping failed is not live, and
+the sweeper rings it again under a new token.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from typing import Any, cast
 import redis
 from django.conf import settings
 from django.db import close_old_connections, connections
+from redis.client import Pipeline
+from rq import worker_registration
 from rq.executions import Execution
 from rq.job import Job
 from rq.queue import Queue
@@ -27,6 +36,9 @@ from rq.worker import Worker as RQWorker
 log = logging.getLogger(__name__)
 
 PROMOTE_BATCH = 100
+# What a Redis that is down, restarting or failing over raises (MasterNotFoundError, and READONLY
+# from a demoted master, arrive as ConnectionError).
+REDIS_UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 def promote_due_jobs(queue: Queue, *, limit: int = PROMOTE_BATCH) -> int:
@@ -110,6 +122,85 @@ class Worker(RQWorker):
                 self.log.warning("Worker %s: could not promote due jobs: %s", self.name, exc)
                 break
         return promoted
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run the job in a horse; a Redis lost meanwhile costs its bookkeeping, not the worker.
+
+        The horse has exited when this returns or raises (a failed heartbeat no longer ends the
+        wait for it), so the next job never runs beside it.
+        """
+        try:
+            super().execute_job(job, queue)
+        except REDIS_UNREACHABLE as exc:
+            self.log.warning(
+                "Worker %s: Redis unreachable around job %s (%s); the sweeper re-rings its step "
+                "if the database says it did not finish",
+                self.name,
+                job.id,
+                exc,
+            )
+
+    def maintain_heartbeats(self, job: Job, execution: Execution) -> None:
+        try:
+            super().maintain_heartbeats(job, execution)
+        except REDIS_UNREACHABLE as exc:
+            # The horse runs on; the next heartbeat, a poll interval later, tries again.
+            self.log.warning(
+                "Worker %s: heartbeat skipped, Redis is unreachable: %s", self.name, exc
+            )
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        if pipeline is not None:  # queued in the caller's pipeline, which handles the error
+            super().heartbeat(timeout, pipeline)
+            return
+        try:
+            super().heartbeat(timeout)
+            self.register_again_if_forgotten()
+        except REDIS_UNREACHABLE as exc:
+            self.log.warning(
+                "Worker %s: heartbeat skipped, Redis is unreachable: %s", self.name, exc
+            )
+
+    def register_again_if_forgotten(self) -> bool:
+        """Put this worker back in RQ's registry if Redis lost it; return whether it did.
+
+        A Redis restarted empty, or a replica promoted before it had the registration, forgets
+        the worker, while RQ only ever registers at start: the worker would run on unseen by
+        Worker.all() (the dashboard, readiness, the sweeper's liveness check of its jobs).
+        """
+        if self.connection.sismember(self.redis_workers_keys, self.key):
+            return False
+        with self.connection.pipeline() as pipe:
+            pipe.hset(self.key, mapping=self.serialize())
+            worker_registration.register(self, pipe)
+            pipe.expire(self.key, self.worker_ttl + 60)
+            pipe.execute()
+        self.log.warning(
+            "Worker %s: Redis had lost this worker's registration; registered again", self.name
+        )
+        return True
+
+    def set_state(self, state: str, pipeline: Pipeline | None = None) -> None:
+        if pipeline is not None:
+            super().set_state(state, pipeline)
+            return
+        try:
+            super().set_state(state)
+        except REDIS_UNREACHABLE as exc:
+            self.log.warning("Worker %s: state %s not recorded: %s", self.name, state, exc)
+
+    def check_for_suspension(self, burst: bool) -> None:
+        try:
+            super().check_for_suspension(burst)
+        except REDIS_UNREACHABLE as exc:
+            # The wait for a job that follows retries the connection with a back-off.
+            self.log.warning("Worker %s: suspension not checked: %s", self.name, exc)
+
+    def run_maintenance_tasks(self) -> None:
+        try:
+            super().run_maintenance_tasks()
+        except REDIS_UNREACHABLE as exc:
+            self.log.warning("Worker %s: maintenance skipped: %s", self.name, exc)
 
     def fork_work_horse(self, job: Job, queue: Queue) -> None:
         # A connection must never be shared with the horse; this process should hold none.

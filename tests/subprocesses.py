@@ -78,9 +78,10 @@ class Processes:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
+        if settings.REDIS_URL is not None:  # else REDIS_SENTINELS and the rest pass through
+            env["REDIS_URL"] = settings.REDIS_URL
         env.update(
             DATABASE_URL=database_url(),
-            REDIS_URL=settings.REDIS_URL,
             BPM_REDRIVE_GRACE="1",
             BPM_SWEEP_INTERVAL="0.5",
             PYTHONUNBUFFERED="1",

@@ -22,6 +22,8 @@ from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 
+from bpm import redis_connection
+
 logger = logging.getLogger("bpm.api.throttling")
 
 KEY_PREFIX = "bpm-api:rate:"
@@ -49,13 +51,13 @@ _clients_lock = threading.Lock()
 
 
 def _client() -> redis.Redis:
-    url = settings.REDIS_URL
+    # One client (and its pool) per configuration; the key follows settings overridden in tests.
+    params = settings.REDIS_CONNECTION
+    key = repr(sorted(params.items()))
     with _clients_lock:
-        if url not in _clients:
-            _clients[url] = redis.Redis.from_url(
-                url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT
-            )
-        return _clients[url]
+        if key not in _clients:
+            _clients[key] = redis_connection.client(params, timeout=REDIS_TIMEOUT)
+        return _clients[key]
 
 
 def window_hit(key: str, *, limit: int, seconds: int) -> tuple[bool, float]:

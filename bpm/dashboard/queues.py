@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import django_rq
 from django.conf import settings
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Worker
 from rq.worker import BaseWorker
+
+from bpm import redis_connection
 
 # Seconds the dashboard waits for Redis before saying it is unreachable: a page that hangs
 # while Redis is down would hide the very fact the operator needs to see.
@@ -63,12 +64,7 @@ def queue_report() -> QueueReport:
 
 
 def _connection(queue: str) -> Redis:
-    connection = django_rq.get_connection(queue)
-    # django_rq builds a new pool for every call, so setting its timeouts touches no one else.
-    kwargs = connection.connection_pool.connection_kwargs
-    kwargs.setdefault("socket_connect_timeout", REDIS_TIMEOUT)
-    kwargs.setdefault("socket_timeout", REDIS_TIMEOUT)
-    return connection
+    return redis_connection.client(settings.RQ_QUEUES[queue], timeout=REDIS_TIMEOUT)
 
 
 def _queue_row(name: str) -> QueueRow:

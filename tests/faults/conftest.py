@@ -177,6 +177,7 @@ def own_redis(tmp_path: Path, settings: Any) -> Iterator[RedisServer]:
     settings.RQ_QUEUES = {
         name: {**config, "URL": server.url} for name, config in settings.RQ_QUEUES.items()
     }
-    settings.REDIS_URL = server.url  # what the API's rate limit counts in
+    settings.REDIS_CONNECTION = {"URL": server.url}  # what the API's rate limit counts in
+    settings.REDIS_URL = server.url
     yield server
     server.stop()

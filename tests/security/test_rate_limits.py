@@ -63,7 +63,7 @@ def test_a_spoofed_x_forwarded_for_does_not_escape_the_anonymous_limit(settings)
 
 
 @pytest.mark.django_db
-@override_settings(REDIS_URL="redis://127.0.0.1:1/0", BPM_API_ANON_PER_MINUTE=1)
+@override_settings(REDIS_CONNECTION={"URL": "redis://127.0.0.1:1/0"}, BPM_API_ANON_PER_MINUTE=1)
 def test_with_redis_unreachable_requests_go_through_and_a_warning_is_logged(caplog):
     anonymous = APIClient()
     with caplog.at_level(logging.WARNING, logger="bpm.api.throttling"):

@@ -22,7 +22,7 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from bpm import embedded_redis
+from bpm import embedded_redis, redis_connection
 from bpm.private_dir import make_private
 
 STOP_TIMEOUT = 10.0
@@ -236,10 +236,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Created the development user {username!r} in {group!r}.")
 
     def redis_socket(self) -> Path | None:
-        """Return the embedded Redis socket, or None when REDIS_URL names an external Redis."""
+        """Return the embedded Redis socket, or None when an external Redis is configured."""
         if not settings.EMBEDDED_REDIS:
             return None
-        return embedded_redis.socket_path_from_url(settings.REDIS_URL)
+        return embedded_redis.socket_path_from_url(settings.REDIS_CONNECTION["URL"])
 
     def print_banner(self, *, port: int, dev_login: bool, started_redis: bool) -> None:
         """Print where to go and how to log in."""
@@ -256,9 +256,9 @@ class Command(BaseCommand):
             login += f"\n              or {roles}"
         if settings.EMBEDDED_REDIS:
             redis = f"embedded ({'started' if started_redis else 'already running'}) "
-            redis += settings.REDIS_URL
+            redis += redis_connection.describe()
         else:
-            redis = "REDIS_URL"
+            redis = redis_connection.describe()
         database = settings.DATABASES["default"]
         lines = [
             "",
