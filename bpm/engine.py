@@ -31,7 +31,7 @@ from typing import Any
 
 from django.db import transaction
 
-from bpm import barrier, clock, definitions, dispatch, planner, registry, timeout
+from bpm import barrier, clock, definitions, dispatch, metrics, planner, registry, timeout
 from bpm.context import StepContext
 from bpm.declarations import RetryPolicy
 from bpm.errors import Conflict, StepFailed
@@ -378,6 +378,7 @@ def record(
     saga: SagaInstance, run: StepRun, outcome: Outcome, *, actor: str, inline: bool = False
 ) -> Doorbell | None:
     """Store the outcome of a RUNNING run, decide the next move and save; caller holds the lock."""
+    metrics.observe_outcome(saga, run, outcome.kind)  # health: counted once the outcome commits
     if outcome.kind == Outcome.SUCCEEDED:
         output = outcome.output or {}
         run.succeed(actor=actor, output=output)
