@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from prometheus_client import CollectorRegistry, Counter, Histogram, values
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from bpm import clock
 from bpm.monitoring import process_slots
@@ -21,9 +21,8 @@ from bpm.monitoring import process_slots
 if TYPE_CHECKING:
     from bpm.models import SagaInstance, StepRun
 
-if process_slots.directory() is not None:
-    # One set of files per slot, not per pid: see bpm.monitoring.process_slots.
-    values.ValueClass = values.MultiProcessValue(process_identifier=process_slots.identity)
+# Normally done by the settings already; here too for a process that imports this first.
+process_slots.install()
 
 # Holds these metrics when they are per process; in multiprocess mode the files hold them.
 REGISTRY = CollectorRegistry(auto_describe=True)

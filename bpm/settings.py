@@ -10,6 +10,7 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from bpm.monitoring import process_slots
 from bpm.private_dir import make_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -69,6 +70,9 @@ try:
     make_private(VAR_DIR)
 except PermissionError as exc:
     raise ImproperlyConfigured(f"BPM_VAR_DIR: {exc}") from None
+
+# In multiprocess mode (PROMETHEUS_MULTIPROC_DIR set), before any app creates a metric.
+process_slots.install()
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -23,6 +23,24 @@ ENVIRONMENT_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 DIRECTORY_NAME = "prometheus"
 
 _held: tuple[int, str, IO[bytes]] | None = None
+_installed = False
+
+
+def install() -> None:
+    """Make every metric created from now on in this process write to its slot's files.
+
+    Called from the settings, before any app is loaded: django-rq creates a metric of its own
+    when the admin autodiscovers it, and a metric keeps the value class it was created with.
+    Without PROMETHEUS_MULTIPROC_DIR it does nothing (metrics stay in the process's memory).
+    """
+    global _installed
+    if _installed or directory() is None:
+        return
+    from prometheus_client import values
+
+    # One MultiProcessValue per process: two would open the same files twice.
+    values.ValueClass = values.MultiProcessValue(process_identifier=identity)
+    _installed = True
 
 
 def directory() -> Path | None:
