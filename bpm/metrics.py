@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 
 from bpm import clock
 from bpm.monitoring import process_slots
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 # Normally done by the settings already; here too for a process that imports this first.
 process_slots.install()
+# Multiprocess mode has no *_created samples: per process, leave them out too, so /metrics
+# exports the same series however the site runs.
+disable_created_metrics()
 
 # Holds these metrics when they are per process; in multiprocess mode the files hold them.
 REGISTRY = CollectorRegistry(auto_describe=True)
