@@ -7,6 +7,7 @@ recorded, whichever web worker answers the scrape.
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -115,5 +116,37 @@ def test_gunicorn_workers_and_work_horses_all_count_in_one_scrape(tmp_path: Path
         assert len({name.rsplit("_", 1)[1] for name in files}) <= 4, files
         readyz = json.loads(get(f"{base}/readyz")[1])
         assert readyz["checks"]["workers"]["ok"] is True
+    finally:
+        processes.stop_all()
+
+
+def test_with_debug_off_gunicorn_answers_probes_by_address_over_plain_http(
+    tmp_path: Path, wait_for
+) -> None:
+    production = {
+        "DEBUG": "false",
+        "SECRET_KEY": "test-only-" + "x" * 60,
+        "ALLOWED_HOSTS": "shop.example.com",
+    }
+    processes = Processes(tmp_path, production)
+    try:
+        port = free_port()
+        web = processes.gunicorn(port, workers=1)
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz", web), message="gunicorn")
+
+        def ask(path: str) -> tuple[int, str | None, bytes]:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", path, headers={"Host": "10.0.0.7:8000"})
+            response = connection.getresponse()
+            answer = (response.status, response.getheader("Content-Type"), response.read())
+            connection.close()
+            return answer
+
+        assert ask("/healthz")[:2] == (200, "application/json")
+        status, kind, body = ask("/readyz")
+        assert (status, kind) == (503, "application/json"), body
+        assert json.loads(body)["checks"]["workers"]["ok"] is False
+        assert ask("/metrics")[0] == 200
+        assert ask("/admin/login/")[0] == 400, "any other page still checks the host"
     finally:
         processes.stop_all()
