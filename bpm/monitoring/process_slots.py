@@ -79,6 +79,8 @@ def _take_free_slot() -> tuple[str, IO[bytes]]:
     path = directory()
     if path is None:
         raise RuntimeError(f"{ENVIRONMENT_VARIABLE} is not set: there is no slot to take")
+    # Recreated if someone emptied it by removing it: a metric must never fail a request.
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     number = 0
     while True:
         lock = (path / f"slot-{number}.lock").open("ab")

@@ -7,6 +7,7 @@ the sweeper's checks read from it. A check that cannot run says which one it wai
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from rq.worker_registration import WORKERS_BY_QUEUE_KEY
 from bpm import clock, dispatch
 from bpm.monitoring import heartbeat
 from bpm.outages import DATABASE_ERRORS
+
+log = logging.getLogger(__name__)
 
 # Seconds Redis may take to connect or answer before /readyz says it is down.
 REDIS_TIMEOUT = 1.0
@@ -55,6 +58,16 @@ def skipped(because: str) -> Check:
     return Check(False, f"not checked: {because}", 0.0)
 
 
+def unreachable(service: str, exc: Exception) -> str:
+    """Log why `service` is unreachable; return a detail that names the error's kind only.
+
+    /readyz answers anyone who reaches the site: the error's text (host names, ports, the
+    database user) goes to the log, not into the answer.
+    """
+    log.warning("/readyz: %s is unreachable: %s", service, exc)
+    return f"{service} is unreachable ({type(exc).__name__})"
+
+
 def run_checks() -> dict[str, Check]:
     """Return every readiness check by name, in the order they ran."""
     checks = {"database": timed(database_answers)}
@@ -82,7 +95,7 @@ def database_answers() -> tuple[bool, str]:
     except DATABASE_ERRORS as exc:
         # Dropped now, so the next probe connects afresh once the database is back.
         connection.close_if_unusable_or_obsolete()
-        return False, f"the database is unreachable: {exc}".strip()
+        return False, unreachable("the database", exc)
     return True, f"{connection.vendor} answers"
 
 
@@ -94,7 +107,7 @@ def migrations_applied() -> tuple[bool, str]:
         executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
         plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     except DATABASE_ERRORS as exc:
-        return False, f"could not read the applied migrations: {exc}".strip()
+        return False, unreachable("the database", exc)
     if plan:
         names = ", ".join(f"{m.app_label}.{m.name}" for m, _ in plan[:5])
         more = f" and {len(plan) - 5} more" if len(plan) > 5 else ""
@@ -116,7 +129,7 @@ def redis_answers(connection: Redis) -> tuple[bool, str]:
     try:
         connection.ping()
     except RedisError as exc:
-        return False, f"Redis is unreachable: {exc}"
+        return False, unreachable("Redis", exc)
     return True, "Redis answers"
 
 
@@ -145,7 +158,7 @@ def workers_serve_every_queue(connection: Redis) -> tuple[bool, str]:
     try:
         counts = live_workers(connection)
     except RedisError as exc:
-        return False, f"Redis is unreachable: {exc}"
+        return False, unreachable("Redis", exc)
     idle = [queue for queue, count in counts.items() if count == 0]
     served = ", ".join(f"{queue}: {count}" for queue, count in counts.items())
     if idle:
@@ -157,7 +170,7 @@ def sweeper_is_fresh(connection: Redis) -> tuple[bool, str]:
     try:
         beat = heartbeat.read(connection)
     except RedisError as exc:
-        return False, f"Redis is unreachable: {exc}"
+        return False, unreachable("Redis", exc)
     limit = SWEEPER_INTERVALS * settings.BPM_SWEEP_INTERVAL
     if beat.last_run is None:
         return False, "the sweeper has not swept since Redis started: is `sweep --forever` running?"
