@@ -70,6 +70,7 @@ def get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+@pytest.mark.slow  # gunicorn, a worker and three sagas: once, on the PostgreSQL pass
 def test_gunicorn_workers_and_work_horses_all_count_in_one_scrape(tmp_path: Path, wait_for) -> None:
     metrics_dir = process_slots.prepare(tmp_path / "var")
     processes = Processes(tmp_path, {process_slots.ENVIRONMENT_VARIABLE: str(metrics_dir)})
