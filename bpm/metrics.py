@@ -9,7 +9,7 @@ its totals) is not recorded here: see bpm.monitoring.collectors.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.db import transaction
@@ -79,23 +79,30 @@ def observe_outcome(saga: SagaInstance, run: StepRun, kind: str) -> None:
     Called by the engine as it starts recording (the lease still tells when the attempt was
     claimed); the saga's status is read at commit, after the engine decided the next move.
     """
-    assert run.lease_expires_at is not None, "an outcome is recorded for a claimed run only"
-    # The claim set the lease to claim time + step timeout + the engine's grace.
-    from bpm.engine import LEASE_GRACE
-
-    claimed = run.lease_expires_at - LEASE_GRACE - timedelta(seconds=run.step.timeout)
-    attempt_seconds = max(0.0, (clock.now() - claimed).total_seconds())
+    claimed = _claimed_at(run)
+    attempt_seconds = None if claimed is None else max(0.0, (clock.now() - claimed).total_seconds())
     labels = (saga.definition_name, run.step.name, run.direction.lower(), kind)
 
     def observe() -> None:
         step_attempts.labels(*labels).inc()
-        step_duration.labels(*labels).observe(attempt_seconds)
+        if attempt_seconds is not None:
+            step_duration.labels(*labels).observe(attempt_seconds)
         outcome = FINISHED.get(saga.status)
         if outcome is not None and saga.finished_at is not None:
             elapsed = (saga.finished_at - saga.created_at).total_seconds()
             saga_duration.labels(saga.definition_name, outcome).observe(max(0.0, elapsed))
 
     transaction.on_commit(observe, robust=True)
+
+
+def _claimed_at(run: StepRun) -> datetime | None:
+    """Return when the running attempt was claimed: the claim set its lease to that time plus
+    the step's timeout plus the engine's grace. None if the run holds no lease."""
+    from bpm.engine import LEASE_GRACE  # the engine imports this module
+
+    if run.lease_expires_at is None:
+        return None
+    return run.lease_expires_at - LEASE_GRACE - timedelta(seconds=run.step.timeout)
 
 
 def observe_request(*, route: str, method: str, status: int, seconds: float) -> None:

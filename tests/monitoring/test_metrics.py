@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -12,9 +13,11 @@ from django.db import transaction
 from django.test import Client
 from scraping import scrape, value
 from test_readyz import register_worker
-from testkit import drain, three_steps, work
+from testkit import declare, drain, three_steps, work
 
-from bpm import clock, engine, metrics, services
+from bpm import clock, engine, metrics, registry, services
+from bpm.context import StepContext
+from bpm.declarations import StepDeclaration as Step
 from bpm.models import SagaStatus, StepRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -146,3 +149,25 @@ def test_requests_are_counted_by_route_template_not_by_path(client: Client) -> N
     assert not [route for route in routes if UUID.search(route)], "a path became a label"
     unrouted = {"route": "<unrouted>", "method": "OTHER", "status": "404"}
     assert value(after, "bpm_http_requests_total", **unrouted) >= 1
+
+
+@registry.handler("test.three_seconds")
+def three_seconds(ctx: StepContext) -> dict[str, Any]:
+    clock.advance(3)  # the outside world takes three seconds to answer
+    return {}
+
+
+def test_an_attempt_is_timed_from_its_claim_to_its_recorded_outcome(client: Client) -> None:
+    declare("slow_one", Step("call", "test.three_seconds"))
+    labels = {"definition": "slow_one", "step": "call", "direction": "forward"}
+    labels["outcome"] = "succeeded"
+    name = "bpm_step_duration_seconds_bucket"
+    before = scrape(client)
+
+    start("slow_one")
+    drain()
+
+    after = scrape(client)
+    for bucket, added in [("2.5", 0), ("5.0", 1)]:
+        counted = value(after, name, **labels, le=bucket) - value(before, name, **labels, le=bucket)
+        assert counted == added, bucket
