@@ -46,7 +46,7 @@ from typing import Any, TypeVar
 
 from django.db import transaction
 
-from bpm import barrier, clock, definitions, dispatch, planner, registry, timeout
+from bpm import barrier, clock, definitions, dispatch, metrics, planner, registry, timeout
 from bpm.context import StepContext
 from bpm.declarations import RetryPolicy
 from bpm.errors import Conflict, NotFound, StepFailed
@@ -524,6 +524,7 @@ def record(
     saga = view.saga
     runs = view.latest_runs()
     runs[(run.step.name, run.direction)] = run
+    metrics.observe_outcome(saga, run, outcome.kind.value)  # counted once it commits
     match outcome.kind:
         case OutcomeKind.SUCCEEDED:
             output = outcome.output or {}

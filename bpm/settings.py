@@ -11,6 +11,7 @@ from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from bpm import redis_connection
+from bpm.monitoring import process_slots
 from bpm.private_dir import make_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -71,6 +72,9 @@ try:
 except PermissionError as exc:
     raise ImproperlyConfigured(f"BPM_VAR_DIR: {exc}") from None
 
+# In multiprocess mode (PROMETHEUS_MULTIPROC_DIR set), before any app creates a metric.
+process_slots.install()
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -97,6 +101,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz, /readyz and /metrics are answered before host checks, the HTTPS redirect,
+    # sessions and CSRF (docs/monitoring.md); then every other request is counted and timed.
+    "bpm.monitoring.middleware.ProbeMiddleware",
+    "bpm.monitoring.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "bpm.api.bodies.BodyLimitMiddleware",
@@ -271,6 +279,17 @@ BPM_INLINE_MAX_SECONDS = envfloat("BPM_INLINE_MAX_SECONDS", "2")
 BPM_WORKER_POLL_INTERVAL = envint("BPM_WORKER_POLL_INTERVAL", "1")
 if BPM_WORKER_POLL_INTERVAL < 1:
     raise ImproperlyConfigured("BPM_WORKER_POLL_INTERVAL must be a whole number of seconds >= 1")
+
+# /metrics (docs/monitoring.md): without a token it answers only to loopback addresses; with one,
+# only to `Authorization: Bearer <token>`.
+BPM_METRICS_TOKEN = os.getenv("BPM_METRICS_TOKEN", "")
+if BPM_METRICS_TOKEN and (
+    len(BPM_METRICS_TOKEN) < 16 or BPM_METRICS_TOKEN.strip() != BPM_METRICS_TOKEN
+):
+    raise ImproperlyConfigured(
+        "BPM_METRICS_TOKEN must be at least 16 characters with no surrounding spaces"
+        " (e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`)"
+    )
 
 # Brute-force protection of the login (django-axes, docs/security.md): after
 # BPM_LOGIN_FAILURE_LIMIT failures a user name, and separately an address, is locked out for

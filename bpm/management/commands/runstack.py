@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from bpm import embedded_redis, redis_connection
+from bpm.monitoring import process_slots
 from bpm.private_dir import make_private
 
 STOP_TIMEOUT = 10.0
@@ -303,11 +304,16 @@ class Command(BaseCommand):
         self.stdout.write("Stopped.")
 
     def child_environment(self) -> dict[str, str]:
-        """Return the children's environment: ours, unbuffered, with VAR_DIR made absolute."""
+        """Return the children's environment: ours, unbuffered, with VAR_DIR made absolute.
+
+        The children share a fresh Prometheus multiprocess directory, so /metrics adds up what
+        the workers recorded (docs/monitoring.md).
+        """
         return {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "BPM_VAR_DIR": str(settings.VAR_DIR),
+            process_slots.ENVIRONMENT_VARIABLE: str(process_slots.prepare(settings.VAR_DIR)),
         }
 
     def supervise(self, children: list[Child], stop: StopRequest) -> Child | None:

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connections
 
 from bpm import sweeper
+from bpm.monitoring import heartbeat, readiness
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         if options["interval"] <= 0:
             raise CommandError("--interval must be a positive number of seconds")
         if not options["forever"]:
-            self.stdout.write(str(sweeper.sweep_once()))
+            self.stdout.write(str(sweep_and_beat()))
             return
         stopping = False
 
@@ -43,7 +44,7 @@ class Command(BaseCommand):
                 # Drops a connection that failed or outlived DATABASE_CONN_MAX_AGE; a persistent
                 # one whose backend died is replaced at its first query (CONN_HEALTH_CHECKS).
                 close_old_connections()
-                report = sweeper.sweep_once()
+                report = sweep_and_beat()
             except Exception:
                 # The database or Redis is down, or a backend was terminated: whatever the
                 # sweep did is committed or rolled back step by step, so the next sweep simply
@@ -65,3 +66,14 @@ class Command(BaseCommand):
                 connection.close()
             except Exception:
                 log.warning("could not close the %r database connection", connection.alias)
+
+
+def sweep_and_beat() -> sweeper.SweepReport:
+    """Sweep once, then record the sweep's heartbeat in Redis for /readyz and /metrics."""
+    report = sweeper.sweep_once()
+    heartbeat.beat(
+        readiness.probe_connection(),
+        leases_expired=report.leases_expired,
+        redriven=report.redriven,
+    )
+    return report

@@ -1,0 +1,1 @@
+"""What monitoring reads: liveness and readiness probes, Prometheus metrics (docs/monitoring.md)."""
