@@ -31,7 +31,7 @@ from typing import Any
 
 from django.db import transaction
 
-from bpm import barrier, clock, definitions, dispatch, planner, registry, timeout
+from bpm import barrier, clock, definitions, dispatch, log_context, planner, registry, timeout
 from bpm.context import StepContext
 from bpm.declarations import RetryPolicy
 from bpm.errors import Conflict, StepFailed
@@ -197,21 +197,35 @@ def execute(run_id: int, token: str, *, inline: bool = False) -> Doorbell | None
     except StepRun.DoesNotExist:
         log.warning("doorbell for unknown step run %s ignored", run_id)
         return None
-    handler_name = run.step.handler_name(run.direction)
-    try:
-        handler = registry.get_handler(handler_name)
-    except KeyError:
-        _stop_for_missing_handler(run_id, token, handler_name, actor=actor)
-        return None
-    if handler.transactional:
-        return _execute_in_one_transaction(run_id, token, handler, actor=actor, inline=inline)
-    return _execute_at_least_once(run_id, token, handler, actor=actor, inline=inline)
+    # log_context (logs): every line logged for this step, the handler's too, names its saga,
+    # step, attempt and worker; `_lock` adds the request id stored on the saga row.
+    with log_context.bound(
+        saga_id=str(run.saga_id),
+        step=run.step.name,
+        attempt=run.attempts + 1,
+        worker=actor.removeprefix("worker:"),
+    ):
+        handler_name = run.step.handler_name(run.direction)
+        try:
+            handler = registry.get_handler(handler_name)
+        except KeyError:
+            _stop_for_missing_handler(run_id, token, handler_name, actor=actor)
+            return None
+        if handler.transactional:
+            return _execute_in_one_transaction(run_id, token, handler, actor=actor, inline=inline)
+        return _execute_at_least_once(run_id, token, handler, actor=actor, inline=inline)
 
 
 def _lock(run_id: int) -> tuple[SagaInstance, StepRun]:
     saga_id = StepRun.objects.values_list("saga_id", flat=True).get(pk=run_id)
     saga = SagaInstance.objects.select_for_update().get(pk=saga_id)
     run = StepRun.objects.get(pk=run_id)
+    # log_context (logs): inside `execute`'s block, the lines name the request that started the
+    # saga and the attempt this lock is for; outside one (the sweeper) this does nothing.
+    log_context.add(
+        request_id=saga.request_id,
+        attempt=run.attempts + (1 if run.status == StepStatus.PENDING else 0),
+    )
     run.saga = saga
     run.step = next(s for s in definitions.steps_of(saga.definition_id) if s.id == run.step_id)
     return saga, run

@@ -10,6 +10,7 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from bpm.log_format import FORMATS, logging_config
 from bpm.private_dir import make_private
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -93,6 +94,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response carries X-Request-ID, and every line logged for the request its id.
+    "bpm.request_id.RequestIDMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "bpm.api.bodies.BodyLimitMiddleware",
@@ -295,12 +298,19 @@ EMAIL_HOST_PASSWORD = os.getenv("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "shop@example.com")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"bpm": {"handlers": ["console"], "level": os.getenv("BPM_LOG_LEVEL", "INFO")}},
-}
+# Every process (web, workers, sweeper, commands) logs to stderr, as text or one JSON object a
+# line (docs/logging.md).
+BPM_LOG_FORMAT = os.getenv("BPM_LOG_FORMAT", "text").strip().lower()
+if BPM_LOG_FORMAT not in FORMATS:
+    raise ImproperlyConfigured(
+        f"BPM_LOG_FORMAT={BPM_LOG_FORMAT!r} is not a log format (use {' or '.join(FORMATS)})"
+    )
+BPM_LOG_LEVEL = os.getenv("BPM_LOG_LEVEL", "INFO").strip().upper()
+if BPM_LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        f"BPM_LOG_LEVEL={BPM_LOG_LEVEL!r} is not a level (DEBUG, INFO, WARNING, ERROR, CRITICAL)"
+    )
+LOGGING = logging_config(BPM_LOG_FORMAT, BPM_LOG_LEVEL)
 
 
 # --- the simulated card gateway (payments/gateway.py) -------------------------------------------

@@ -10,6 +10,7 @@ or the words, so a client's token cannot send mail of its own to anybody.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -22,6 +23,8 @@ from notifications.models import NotificationStatus
 CONFIRMATION = "notifications/confirmation.txt"
 CONFIRMATION_SUBJECT = "notifications/confirmation_subject.txt"
 RETRACTION = "This message was sent in error and no longer applies."
+
+log = logging.getLogger(__name__)
 
 
 @registry.handler("notifications.send_confirmation")
@@ -48,6 +51,7 @@ def send_confirmation(ctx: StepContext) -> dict[str, Any]:
         idempotency_key=ctx.idempotency_key,
         saga_id=ctx.saga_id,
     )
+    log.info("confirmation %s sent", notification.pk)
     return {"notification_id": notification.pk}
 
 
