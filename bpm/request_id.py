@@ -45,7 +45,11 @@ class RequestIDMiddleware:
             # logged here, the line has the id (and Django, seeing it logged, skips its own).
             if response.status_code >= 400:
                 log_response(
-                    "%s: %s", response.reason_phrase, request.path, response=response, request=request
+                    "%s: %s",
+                    response.reason_phrase,
+                    request.path,
+                    response=response,
+                    request=request,
                 )
         response[HEADER] = request_id
         return response

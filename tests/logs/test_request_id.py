@@ -55,7 +55,7 @@ def test_pages_and_errors_carry_the_id_too(client):
         'quote"break',
         "line\nbreak",
         "tab\tid",
-        "{\"level\":\"ERROR\"}",
+        '{"level":"ERROR"}',
         "<script>",
         "ünïcode",
         "-starts-with-a-dash",
