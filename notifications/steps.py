@@ -36,6 +36,7 @@ def send_confirmation(ctx: StepContext) -> dict[str, Any]:
     if not recipient and "customer_email" in payment:
         # The paying customer keeps no address on file: there is nobody to write to, and
         # retrying would not change that.
+        log.info("no confirmation for order %s: the customer has no email address", order_id)
         return {"notification_id": None, "skipped": "the customer has no email address"}
     if not recipient:
         raise ValueError("nowhere to send the confirmation: take_payment gave no customer_email")
