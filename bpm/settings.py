@@ -244,6 +244,17 @@ BPM_STALL_AFTER = envfloat("BPM_STALL_AFTER", "3600")
 BPM_INLINE_MAX_STEPS = envint("BPM_INLINE_MAX_STEPS", "8")
 BPM_INLINE_MAX_SECONDS = envfloat("BPM_INLINE_MAX_SECONDS", "2")
 # How often a worker looks for due delayed doorbells while idle, and heartbeats while busy.
+# Finished sagas older than this many days are archived (files under BPM_ARCHIVE_DIR), then
+# deleted by the sweeper, BPM_RETAIN_BATCH at a time; 0 keeps them forever (docs/retention.md).
+BPM_RETAIN_DAYS = envint("BPM_RETAIN_DAYS", "30")
+if BPM_RETAIN_DAYS < 0:
+    raise ImproperlyConfigured(
+        "BPM_RETAIN_DAYS must be a whole number of days >= 1, or 0 (forever)"
+    )
+BPM_RETAIN_BATCH = envint("BPM_RETAIN_BATCH", "500")
+if not 1 <= BPM_RETAIN_BATCH <= 10_000:
+    raise ImproperlyConfigured("BPM_RETAIN_BATCH must be between 1 and 10000 sagas")
+BPM_ARCHIVE_DIR = Path(os.getenv("BPM_ARCHIVE_DIR", str(VAR_DIR / "archive"))).resolve()
 BPM_WORKER_POLL_INTERVAL = envint("BPM_WORKER_POLL_INTERVAL", "1")
 if BPM_WORKER_POLL_INTERVAL < 1:
     raise ImproperlyConfigured("BPM_WORKER_POLL_INTERVAL must be a whole number of seconds >= 1")

@@ -13,7 +13,7 @@ from django.db import transaction
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bpm import clock, dispatch, engine, planner
+from bpm import clock, dispatch, engine, planner, retention
 from bpm.models import (
     ACTIVE_STATUSES,
     SagaInstance,
@@ -44,6 +44,7 @@ class SweepReport:
 
 def sweep_once() -> SweepReport:
     """Run every part of the sweep once."""
+    retention.purge_due()  # logs helper: archive and delete old finished sagas (bpm/retention.py)
     return SweepReport(
         leases_expired=expire_leases(),
         redriven=_redrive_unless_redis_is_down(),
