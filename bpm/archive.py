@@ -163,9 +163,7 @@ def _entry(number: int, raw: bytes) -> Entry:
     try:
         saga = _build(SagaInstance, line.get("saga"))
         if saga.status not in FINISHED_STATUSES:
-            raise ArchiveError(
-                f"status {saga.status!r} is not finished: only finished sagas restore"
-            )
+            raise ArchiveError(f"status {saga.status!r}: only finished sagas are restored")
         children: dict[str, list[models.Model]] = {}
         for key, model in CHILDREN.items():
             rows = line.get(key)

@@ -103,9 +103,14 @@ def test_every_logger_writes_through_the_root_handler_in_the_chosen_format():
     [
         ("BPM_LOG_FORMAT", "xml", "BPM_LOG_FORMAT='xml' is not a log format (use text or json)"),
         ("BPM_LOG_LEVEL", "LOUD", "BPM_LOG_LEVEL='LOUD' is not a level"),
+        ("BPM_RETAIN_DAYS", "-1", "BPM_RETAIN_DAYS must be a whole number of days"),
+        ("BPM_RETAIN_DAYS", "a month", "BPM_RETAIN_DAYS='a month' is not an integer"),
+        ("BPM_RETAIN_BATCH", "0", "BPM_RETAIN_BATCH must be between 1 and 10000"),
     ],
 )
-def test_a_bad_log_setting_stops_the_process_with_what_is_wrong(variable, value, message):
+def test_a_bad_log_or_retention_setting_stops_the_process_with_what_is_wrong(
+    variable, value, message
+):
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,
