@@ -99,3 +99,9 @@ def test_expired_idempotency_records_sessions_and_rq_jobs_are_purged(settings):
     assert (report.idempotency_records, report.sessions, report.rq_jobs) == (1, 1, 2)
     assert queue.finished_job_registry.count == 0
     assert queue.failed_job_registry.count == 0
+
+
+@pytest.mark.django_db(transaction=False)
+def test_retention_deletes_every_table_that_points_at_a_saga():
+    pointing = {relation.related_model for relation in SagaInstance._meta.related_objects}
+    assert pointing == set(retention.OWNED)
