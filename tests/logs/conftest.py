@@ -1,26 +1,12 @@
-"""Sagas that finished (or not) through the real engine, and a snapshot of all their rows."""
+"""Sagas that finished (or not) through the real engine; archives in the test's directory."""
 
 from __future__ import annotations
-
-from collections.abc import Iterable
-from typing import Any
 
 import pytest
 from testkit import fresh, three_steps, with_pivot
 
 from bpm import retention, services
-from bpm.models import Barrier, SagaEvent, SagaInstance, SagaStatus, StepRun
-
-
-def rows_of(saga_ids: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
-    """Return every row these sagas own, table by table, in id order."""
-    ids = list(saga_ids)
-    return {
-        "sagas": list(SagaInstance.objects.filter(pk__in=ids).order_by("id").values()),
-        "runs": list(StepRun.objects.filter(saga_id__in=ids).order_by("id").values()),
-        "events": list(SagaEvent.objects.filter(saga_id__in=ids).order_by("id").values()),
-        "barriers": list(Barrier.objects.filter(saga_id__in=ids).order_by("id").values()),
-    }
+from bpm.models import SagaInstance, SagaStatus
 
 
 @pytest.fixture
