@@ -91,14 +91,18 @@ def write(path: Path, saga_ids: Sequence[uuid.UUID]) -> int:
         )
     partial = path.with_name(f".{path.name}.partial")
     count = 0
-    with partial.open("wb") as raw:
-        with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw) as archive:
-            for line in lines_of(saga_ids):
-                archive.write(json.dumps(line, default=_encode).encode() + b"\n")
-                count += 1
-        raw.flush()
-        os.fsync(raw.fileno())
-    partial.rename(path)
+    try:
+        with partial.open("wb") as raw:
+            with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw) as archive:
+                for line in lines_of(saga_ids):
+                    archive.write(json.dumps(line, default=_encode).encode() + b"\n")
+                    count += 1
+            raw.flush()
+            os.fsync(raw.fileno())
+        partial.rename(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     _sync_directory(path.parent)
     return count
 

@@ -68,7 +68,14 @@ def purge_due() -> RetentionReport | None:
     now = clock.now()
     if _last_pass is not None and now - _last_pass < timedelta(seconds=PASS_INTERVAL):
         return None
-    report = purge(now=now)
+    try:
+        report = purge(now=now)
+    except Exception:
+        # Whatever stops retention (a full disk, an unwritable archive directory, the database
+        # away) must not stop the sweep's own work that follows; try again in a minute.
+        log.exception("retention pass failed; next try in %gs", PASS_INTERVAL)
+        _last_pass = now
+        return None
     # A backlog is worked off on the next sweep rather than a minute later.
     _last_pass = None if report.backlog else now
     if any(vars(report).values()):

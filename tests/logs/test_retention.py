@@ -105,3 +105,14 @@ def test_expired_idempotency_records_sessions_and_rq_jobs_are_purged(settings):
 def test_retention_deletes_every_table_that_points_at_a_saga():
     pointing = {relation.related_model for relation in SagaInstance._meta.related_objects}
     assert pointing == set(retention.OWNED)
+
+
+def test_a_failing_retention_pass_is_logged_and_the_sweep_goes_on(finished, settings, caplog):
+    blocker = settings.BPM_ARCHIVE_DIR.parent / "a-file"
+    blocker.write_text("")
+    settings.BPM_ARCHIVE_DIR = blocker / "archive"
+    clock.advance(31 * DAY)
+    report = sweeper.sweep_once()
+    assert report.stalled == 1, "the running saga was still flagged after retention failed"
+    assert SagaInstance.objects.count() == 5, "nothing deleted without its archive"
+    assert "retention pass failed" in caplog.text
