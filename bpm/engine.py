@@ -46,7 +46,17 @@ from typing import Any, TypeVar
 
 from django.db import transaction
 
-from bpm import barrier, clock, definitions, dispatch, metrics, planner, registry, timeout
+from bpm import (
+    barrier,
+    clock,
+    definitions,
+    dispatch,
+    log_context,
+    metrics,
+    planner,
+    registry,
+    timeout,
+)
 from bpm.context import StepContext
 from bpm.declarations import RetryPolicy
 from bpm.errors import Conflict, NotFound, StepFailed
@@ -315,9 +325,18 @@ def execute(
 ) -> Continuation | None:
     """Claim, run and record one step; return the next run if it may continue inline.
 
-    `view` is what the previous step of the same job left (inline continuation).
+    `view` is what the previous step of the same job left (inline continuation). Every line
+    logged for the step, the handler's too, names its saga, step, attempt, worker and the
+    request that started the saga (bpm/log_context.py).
     """
     actor = dispatch.worker_actor()
+    with log_context.bound(worker=actor.removeprefix("worker:")):
+        return _execute(run_id, token, view, actor=actor, inline=inline)
+
+
+def _execute(
+    run_id: int, token: str, view: SagaRows | None, *, actor: str, inline: bool
+) -> Continuation | None:
     try:
         with transaction.atomic():
             claimed = claim(run_id, token, view, actor=actor)
@@ -356,6 +375,12 @@ def claim(
     owner = uuid.uuid4()
     lease_until = clock.now() + timedelta(seconds=run.step.timeout) + LEASE_GRACE
     run.claim(actor=actor, owner=owner, lease_until=lease_until)
+    log_context.add(
+        saga_id=str(view.saga.pk),
+        step=run.step.name,
+        attempt=run.attempts,
+        request_id=view.saga.request_id,
+    )
     return view, run, handler, owner
 
 

@@ -16,10 +16,11 @@ from django.db import models
 from django.db.models import Q
 from django_fsm import FSMField, FSMModelMixin, transition
 
-from bpm import clock
+from bpm import clock, log_context
 from bpm.declarations import RetryPolicy, StepDeclaration
 from bpm.states import (
     ACTIVE_STATUSES,
+    FINISHED_STATUSES,
     DefinitionEventType,
     DefinitionStatus,
     Direction,
@@ -188,6 +189,11 @@ class SagaInstance(FSMModelMixin, models.Model):
     updated_at = models.DateTimeField(default=clock.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
+    # The X-Request-ID of the request that started it, "" when code or a command did: taken from
+    # the log context when the row is made, so workers log the request's id with its steps.
+    request_id = models.CharField(
+        max_length=128, blank=True, editable=False, default=log_context.current_request_id
+    )
     # The user whose request started it (bpm.ownership); NULL when code or a command started it.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -222,6 +228,12 @@ class SagaInstance(FSMModelMixin, models.Model):
             models.Index(fields=("updated_at",), name="saga_updated"),
             # Searching by key alone: the unique constraint leads with the definition's name.
             models.Index(fields=("idempotency_key",), name="saga_idempotency_key_search"),
+            # Retention finds the oldest finished sagas with this, never reading an active one.
+            models.Index(
+                fields=("finished_at",),
+                condition=Q(status__in=FINISHED_STATUSES),
+                name="saga_finished_at",
+            ),
         ]
 
     def __str__(self) -> str:

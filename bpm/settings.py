@@ -11,6 +11,7 @@ from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from bpm import redis_connection
+from bpm.log_format import FORMATS, logging_config
 from bpm.monitoring import process_slots
 from bpm.private_dir import make_private
 
@@ -101,7 +102,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: /healthz, /readyz and /metrics are answered before host checks, the HTTPS redirect,
+    # First: every response carries X-Request-ID, and every line logged for the request its id.
+    "bpm.request_id.RequestIDMiddleware",
+    # Then: /healthz, /readyz and /metrics are answered before host checks, the HTTPS redirect,
     # sessions and CSRF (docs/monitoring.md); then every other request is counted and timed.
     "bpm.monitoring.middleware.ProbeMiddleware",
     "bpm.monitoring.middleware.RequestMetricsMiddleware",
@@ -276,6 +279,17 @@ BPM_STALL_AFTER = envfloat("BPM_STALL_AFTER", "3600")
 BPM_INLINE_MAX_STEPS = envint("BPM_INLINE_MAX_STEPS", "8")
 BPM_INLINE_MAX_SECONDS = envfloat("BPM_INLINE_MAX_SECONDS", "2")
 # How often a worker looks for due delayed doorbells while idle, and heartbeats while busy.
+# Finished sagas older than this many days are archived (files under BPM_ARCHIVE_DIR), then
+# deleted by the sweeper, BPM_RETAIN_BATCH at a time; 0 keeps them forever (docs/retention.md).
+BPM_RETAIN_DAYS = envint("BPM_RETAIN_DAYS", "30")
+if BPM_RETAIN_DAYS < 0:
+    raise ImproperlyConfigured(
+        "BPM_RETAIN_DAYS must be a whole number of days >= 1, or 0 (forever)"
+    )
+BPM_RETAIN_BATCH = envint("BPM_RETAIN_BATCH", "500")
+if not 1 <= BPM_RETAIN_BATCH <= 10_000:
+    raise ImproperlyConfigured("BPM_RETAIN_BATCH must be between 1 and 10000 sagas")
+BPM_ARCHIVE_DIR = Path(os.getenv("BPM_ARCHIVE_DIR", str(VAR_DIR / "archive"))).resolve()
 BPM_WORKER_POLL_INTERVAL = envint("BPM_WORKER_POLL_INTERVAL", "1")
 if BPM_WORKER_POLL_INTERVAL < 1:
     raise ImproperlyConfigured("BPM_WORKER_POLL_INTERVAL must be a whole number of seconds >= 1")
@@ -341,12 +355,19 @@ EMAIL_HOST_PASSWORD = os.getenv("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "shop@example.com")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"bpm": {"handlers": ["console"], "level": os.getenv("BPM_LOG_LEVEL", "INFO")}},
-}
+# Every process (web, workers, sweeper, commands) logs to stderr, as text or one JSON object a
+# line (docs/logging.md).
+BPM_LOG_FORMAT = os.getenv("BPM_LOG_FORMAT", "text").strip().lower()
+if BPM_LOG_FORMAT not in FORMATS:
+    raise ImproperlyConfigured(
+        f"BPM_LOG_FORMAT={BPM_LOG_FORMAT!r} is not a log format (use {' or '.join(FORMATS)})"
+    )
+BPM_LOG_LEVEL = os.getenv("BPM_LOG_LEVEL", "INFO").strip().upper()
+if BPM_LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(
+        f"BPM_LOG_LEVEL={BPM_LOG_LEVEL!r} is not a level (DEBUG, INFO, WARNING, ERROR, CRITICAL)"
+    )
+LOGGING = logging_config(BPM_LOG_FORMAT, BPM_LOG_LEVEL)
 
 
 # --- the simulated card gateway (payments/gateway.py) -------------------------------------------

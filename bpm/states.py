@@ -26,6 +26,8 @@ class SagaStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (SagaStatus.RUNNING, SagaStatus.COMPENSATING)
+# Nothing moves a saga out of these: retention archives and deletes them (bpm/retention.py).
+FINISHED_STATUSES = (SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.ABORTED)
 
 
 class StuckReason(models.TextChoices):

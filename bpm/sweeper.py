@@ -12,7 +12,7 @@ from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bpm import clock, dispatch, engine
+from bpm import clock, dispatch, engine, retention
 from bpm.models import SagaInstance, StepRun
 from bpm.states import ACTIVE_STATUSES, StepStatus, StuckReason
 
@@ -37,6 +37,7 @@ class SweepReport:
 
 def sweep_once() -> SweepReport:
     """Run every part of the sweep once."""
+    retention.purge_due()  # logs helper: archive and delete old finished sagas (bpm/retention.py)
     return SweepReport(
         leases_expired=expire_leases(),
         redriven=_redrive_unless_redis_is_down(),

@@ -33,6 +33,8 @@ from rq.queue import Queue
 from rq.utils import as_text, current_timestamp
 from rq.worker import Worker as RQWorker
 
+from bpm import log_context
+
 log = logging.getLogger(__name__)
 
 PROMOTE_BATCH = 100
@@ -85,6 +87,8 @@ class Worker(RQWorker):
         # sweeper can tell a dead worker from a busy one well within BPM_REDRIVE_GRACE.
         kwargs.setdefault("job_monitoring_interval", settings.BPM_WORKER_POLL_INTERVAL)
         super().__init__(*args, **kwargs)
+        # Every line of this process (RQ's own included) and of its work horses names the worker.
+        log_context.bind_process(worker=self.name)
 
     def _start_scheduler(self, *args: Any, **kwargs: Any) -> None:
         self.log.info(

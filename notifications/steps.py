@@ -10,6 +10,7 @@ or the words, so a client's token cannot send mail of its own to anybody.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -23,6 +24,8 @@ CONFIRMATION = "notifications/confirmation.txt"
 CONFIRMATION_SUBJECT = "notifications/confirmation_subject.txt"
 RETRACTION = "This message was sent in error and no longer applies."
 
+log = logging.getLogger(__name__)
+
 
 @registry.handler("notifications.send_confirmation")
 def send_confirmation(ctx: StepContext) -> dict[str, Any]:
@@ -33,6 +36,7 @@ def send_confirmation(ctx: StepContext) -> dict[str, Any]:
     if not recipient and "customer_email" in payment:
         # The paying customer keeps no address on file: there is nobody to write to, and
         # retrying would not change that.
+        log.info("no confirmation for order %s: the customer has no email address", order_id)
         return {"notification_id": None, "skipped": "the customer has no email address"}
     if not recipient:
         raise ValueError("nowhere to send the confirmation: take_payment gave no customer_email")
@@ -48,6 +52,7 @@ def send_confirmation(ctx: StepContext) -> dict[str, Any]:
         idempotency_key=ctx.idempotency_key,
         saga_id=ctx.saga_id,
     )
+    log.info("confirmation %s sent", notification.pk)
     return {"notification_id": notification.pk}
 
 

@@ -6,12 +6,15 @@ outcome transaction behind the barrier, which gives them exactly-once effect.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from bpm import registry
 from bpm.context import StepContext
 from orders import services
 from orders.models import RejectionReason
+
+log = logging.getLogger(__name__)
 
 
 @registry.handler("orders.create_order", transactional=True)
@@ -24,6 +27,7 @@ def create_order(ctx: StepContext) -> dict[str, Any]:
         total=ctx.input["total"],
         owner_id=ctx.owner_id,
     )
+    log.info("order %s created, PENDING", order.pk)
     return {"order_id": order.pk}
 
 
@@ -38,6 +42,7 @@ def reject_order(ctx: StepContext) -> dict[str, Any]:
         order = services.order_reject(order_id=order.pk, saga_id=ctx.saga_id, reason=code)
     else:
         order = services.order_cancel(order_id=order.pk, saga_id=ctx.saga_id)
+    log.info("order %s %s %s", order.pk, order.state, order.rejection_reason or "")
     return {"order_id": order.pk, "state": order.state, "rejection_reason": order.rejection_reason}
 
 
@@ -46,4 +51,5 @@ def approve_order(ctx: StepContext) -> dict[str, Any]:
     """Approve the order this saga created: the point of no return."""
     order_id = ctx.outputs["create_order"]["order_id"]
     order = services.order_approve(order_id=order_id, saga_id=ctx.saga_id)
+    log.info("order %s approved", order.pk)
     return {"order_id": order.pk, "state": order.state}

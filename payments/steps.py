@@ -6,6 +6,7 @@ at-least-once delivery and pass the step's idempotency key on, which makes a rep
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from bpm import registry
@@ -13,6 +14,8 @@ from bpm.context import StepContext
 from bpm.errors import StepFailed
 from payments import services
 from payments.errors import PaymentRefused
+
+log = logging.getLogger(__name__)
 
 
 @registry.handler("payments.take_payment")
@@ -28,7 +31,9 @@ def take_payment(ctx: StepContext) -> dict[str, Any]:
             owner_id=ctx.owner_id,
         )
     except PaymentRefused as refusal:
+        log.info("payment refused: %s", refusal.code)
         raise StepFailed(refusal.code, refusal.message) from refusal
+    log.info("payment %s took %s", payment.pk, payment.amount)
     return {
         "payment_id": payment.pk,
         "amount": str(payment.amount),
@@ -42,4 +47,5 @@ def take_payment(ctx: StepContext) -> dict[str, Any]:
 def refund_payment(ctx: StepContext) -> dict[str, Any]:
     """Undo take_payment: refund what its action took, if it took anything."""
     payment = services.payment_refund(idempotency_key=ctx.action_idempotency_key)
+    log.info("payment %s refunded", payment.pk if payment is not None else "(none taken)")
     return {"refunded": payment is not None}

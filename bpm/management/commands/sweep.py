@@ -38,7 +38,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        self.stdout.write(f"sweeping every {options['interval']:g}s")
+        # Logged, not printed: a long-running process's lines follow BPM_LOG_FORMAT.
+        log.info("sweeping every %gs", options["interval"])
         while not stopping:
             try:
                 # Drops a connection that failed or outlived DATABASE_CONN_MAX_AGE; a persistent
@@ -53,7 +54,7 @@ class Command(BaseCommand):
                 self.close_connections()
             else:
                 if any(vars(report).values()):
-                    self.stdout.write(str(report))
+                    log.info("swept: %s", report)
             deadline = time.monotonic() + options["interval"]
             while not stopping and time.monotonic() < deadline:
                 time.sleep(0.1)
