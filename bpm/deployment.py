@@ -51,22 +51,23 @@ def stop_timeout() -> int:
 def bind() -> str:
     """Return gunicorn's address: BPM_BIND (host:port or unix:/path), else 127.0.0.1:$PORT."""
     value = os.environ.get("BPM_BIND", "").strip()
-    name = "BPM_BIND"
     if not value:
-        name, port = "PORT", os.environ.get("PORT", "").strip() or DEFAULT_PORT
-        value = f"127.0.0.1:{port}"
+        port = os.environ.get("PORT", "").strip() or DEFAULT_PORT
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigurationError(f"PORT={port!r} is not a port number (1-65535)")
+        return f"127.0.0.1:{port}"
     if value.startswith("unix:"):
         if not value.removeprefix("unix:").startswith("/"):
-            raise ConfigurationError(f"{name}={value!r}: a socket needs an absolute path")
+            raise ConfigurationError(f"BPM_BIND={value!r}: a socket needs an absolute path")
         return value
     match = HOST_PORT.match(value)
     if match is None:
         raise ConfigurationError(
-            f"{name}={value!r} is not host:port (e.g. 127.0.0.1:8000, 0.0.0.0:8000, [::1]:8000) "
-            "nor unix:/path/to/socket"
+            f"BPM_BIND={value!r} is not host:port (e.g. 127.0.0.1:8000, 0.0.0.0:8000, "
+            "[::1]:8000) nor unix:/path/to/socket"
         )
     if not 0 < int(match["port"]) < 65536:
-        raise ConfigurationError(f"{name}={value!r}: the port must be 1-65535")
+        raise ConfigurationError(f"BPM_BIND={value!r}: the port must be 1-65535")
     return value
 
 
