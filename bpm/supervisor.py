@@ -10,7 +10,6 @@ with every process it forked (an RQ work horse leaves its parent's process group
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import subprocess
@@ -21,14 +20,20 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import Protocol
 
 POLL_INTERVAL = 0.2
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 WriteLine = Callable[[str, str], None]
 
-log = logging.getLogger(__name__)
+
+class Stream(Protocol):
+    """Where children's lines go: a text file, or a management command's stdout."""
+
+    def write(self, msg: str, /) -> object: ...
+
+    def flush(self) -> None: ...
 
 
 def manage_py(*args: str) -> list[str]:
@@ -297,7 +302,7 @@ def rq_worker(name: str, queues: Sequence[str]) -> Child:
     return Child(name, argv)
 
 
-def prefixed_writer(stream: TextIO, children: Sequence[Child]) -> WriteLine:
+def prefixed_writer(stream: Stream, children: Sequence[Child]) -> WriteLine:
     """Return a writer that prints each child's line under its name, one line at a time."""
     width = max(len(child.name) for child in children) + 2
     lock = threading.Lock()
