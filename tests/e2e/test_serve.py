@@ -25,7 +25,9 @@ from pathlib import Path
 import django_rq
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 from factories import UserFactory
+from playwright.sync_api import ConsoleMessage, Response
 from rest_framework.authtoken.models import Token
 from rq.worker import Worker
 from subprocesses import ROOT, database_url, free_port, poll, print_logs
@@ -317,3 +319,73 @@ def test_serve_restarts_a_killed_worker_runs_a_saga_and_stops_cleanly(serve, tmp
     output = served.output()
     assert "warm shut down requested" in output
     assert "still running; killing it" not in output
+
+
+# ReDoc's bundle always shows its vendor's logo from cdn.redoc.ly; the policy blocks it on purpose
+# (tests/security/test_content_security_policy.py).
+REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+BROWSER_PAGES = [
+    "/admin/",
+    "/admin/dashboard/",
+    "/admin/dashboard/sagas/",
+    "/admin/dashboard/definitions/",
+    "/admin/bpm/sagainstance/",
+    "/admin/bpm/sagadefinition/add/",
+    "/api/docs/",
+    "/api/redoc/",
+]
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_every_page_under_serve_loads_its_hashed_assets_within_the_csp(serve, tmp_path, browser):
+    """The admin, the dashboard, Swagger UI and ReDoc, with WhiteNoise's hashed names."""
+    password = "a-long-test-password-1"
+    User.objects.create_superuser("root", "root@example.com", password)
+    env = production_env(
+        tmp_path / "var",
+        free_port(),
+        DATABASE_URL=database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        # localhost: chromium keeps the Secure session cookie over plain HTTP only there.
+        ALLOWED_HOSTS="localhost,127.0.0.1",
+        BPM_WORKERS="1",
+    )
+    served = start(serve, env, tmp_path / "serve.log")
+    base = f"http://localhost:{served.port}"
+    problems: list[str] = []
+    static_paths: set[str] = set()
+
+    def on_response(response: Response) -> None:
+        if "/static/" in response.url:
+            static_paths.add(response.url.split("/static/", 1)[1])
+            if response.status >= 400:
+                problems.append(f"{response.status} {response.url}")
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text and REDOCLY_LOGO not in message.text:
+            problems.append(message.text)
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.on("response", on_response)
+    page.on("console", on_console)
+    page.goto(f"{base}/admin/login/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/admin/")
+    for path in BROWSER_PAGES:
+        response = page.goto(base + path, wait_until="networkidle")
+        assert response is not None and response.status == 200, path
+        if path == "/api/docs/":
+            page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
+            assert "bpm API" in page.inner_text(".swagger-ui .info .title")
+    page.wait_for_selector("h1", timeout=30_000)
+    assert "bpm API" in page.inner_text("h1")
+    context.close()
+    assert problems == []
+    scripts_and_styles = [path for path in static_paths if path.endswith((".js", ".css"))]
+    assert scripts_and_styles, "no script or stylesheet was loaded from /static/"
+    assert [path for path in scripts_and_styles if not HASHED_NAME.search(path)] == []
+    assert served.stop() == 0
