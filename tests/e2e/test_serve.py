@@ -32,7 +32,9 @@ from rest_framework.authtoken.models import Token
 from rq.worker import Worker
 from subprocesses import ROOT, database_url, free_port, poll, print_logs
 
+from bpm.models import StepRun, StepStatus
 from bpm.supervisor import descendants
+from orders.models import Order
 
 pytestmark = [pytest.mark.e2e]
 
@@ -262,12 +264,15 @@ def test_serve_on_the_embedded_defaults_serves_hashed_static_files_and_stops_cle
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_serve_restarts_a_killed_worker_runs_a_saga_and_stops_cleanly(serve, tmp_path):
-    """On the test database and Redis: SIGKILL a worker, place an order, SIGTERM serve."""
+    """On the test database and Redis: SIGKILL a worker, place orders, SIGTERM serve while a
+    step runs: the step finishes, then everything exits."""
     env = production_env(
         tmp_path / "var",
         free_port(),
         DATABASE_URL=database_url(),
         REDIS_URL=settings.REDIS_URL,
+        # Long enough to send SIGTERM while the step runs, well within the stop timeout.
+        PAYMENTS_GATEWAY_SLOW_SECONDS="4",
     )
     served = start(serve, env, tmp_path / "serve.log")
     connection = django_rq.get_connection("default")
@@ -292,18 +297,13 @@ def test_serve_restarts_a_killed_worker_runs_a_saga_and_stops_cleanly(serve, tmp
     customer = call_api(
         served.base, token, "POST", "/api/v1/customers/", {"name": "Ada", "credit_limit": "50.00"}
     )
-    order = call_api(
-        served.base,
-        token,
-        "POST",
-        "/api/v1/orders/",
-        {
-            "customer_id": customer["id"],
-            "products": [1, 2],
-            "total": "12.34",
-            "payment_method": "credit_card",
-        },
-    )
+    order_body = {
+        "customer_id": customer["id"],
+        "products": [1, 2],
+        "total": "12.34",
+        "payment_method": "credit_card",
+    }
+    order = call_api(served.base, token, "POST", "/api/v1/orders/", order_body)
 
     def decided() -> bool:
         state = call_api(served.base, token, "GET", f"/api/v1/orders/{order['id']}/")["state"]
@@ -314,11 +314,21 @@ def test_serve_restarts_a_killed_worker_runs_a_saga_and_stops_cleanly(serve, tmp
         "APPROVED"
     )
 
+    # A step in progress when SIGTERM arrives: its worker finishes it before exiting.
+    slow = {**order_body, "payment_method": "card_slow", "total": "1.00"}
+    slow_order = call_api(served.base, token, "POST", "/api/v1/orders/", slow)
+    saga_id = Order.objects.get(pk=slow_order["id"]).saga_id
+    running = StepRun.objects.filter(saga_id=saga_id, status=StepStatus.RUNNING)
+    poll(running.exists, timeout=60, message="the card_slow payment step to run")
+    step_run = running.get()
     assert served.stop() == 0
     assert_no_process_left(served)
     output = served.output()
     assert "warm shut down requested" in output
     assert "still running; killing it" not in output
+    step_run.refresh_from_db()
+    assert step_run.status == StepStatus.SUCCEEDED
+    assert step_run.attempts == 1
 
 
 # ReDoc's bundle always shows its vendor's logo from cdn.redoc.ly; the policy blocks it on purpose
