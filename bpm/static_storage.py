@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Iterator
+
 from whitenoise.storage import CompressedManifestStaticFilesStorage
 
 
@@ -17,3 +20,14 @@ class HashedStaticStorage(CompressedManifestStaticFilesStorage):
         if not self.hashed_files:
             return name
         return str(super().stored_name(name))
+
+    def compress_files(self, paths: Iterable[str]) -> Iterator[tuple[str, str]]:
+        """Compress like WhiteNoise, then give each compressed copy the static files' mode.
+
+        WhiteNoise writes them with open(), under the process umask (077, see private_dir), so a
+        web server running as another user could read a file but not its gzipped copy.
+        """
+        for name, compressed_name in super().compress_files(paths):
+            if self.file_permissions_mode is not None:
+                os.chmod(self.path(compressed_name), self.file_permissions_mode)
+            yield name, compressed_name

@@ -250,6 +250,10 @@ def test_serve_on_the_embedded_defaults_serves_hashed_static_files_and_stops_cle
     cache = headers["Cache-Control"]
     assert "immutable" in cache
     assert int(re.search(r"max-age=(\d+)", cache)[1]) >= 365 * 24 * 3600  # type: ignore[index]
+    # Public files, their gzipped copies too (a web server may run as another user).
+    collected = var_dir / "static" / stylesheet.removeprefix("/static/")
+    for path in [collected, collected.with_name(collected.name + ".gz")]:
+        assert path.stat().st_mode & 0o777 == 0o644, path
     # An unhashed name is served too, but must be revalidated.
     status, headers, _ = get(served.base + "/static/admin/css/base.css")
     assert status == 200 and "immutable" not in headers.get("Cache-Control", "")
