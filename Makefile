@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
-.PHONY: venv run test lint clean
+.PHONY: venv run serve test lint clean
 
 venv: $(VENV)/.installed
 
@@ -15,10 +15,22 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
 
+# Production needs only the runtime dependencies: no test, lint or browser tools. A venv that
+# `make venv` built has them already, and this only checks.
+$(VENV)/.runtime: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e .
+	touch $@
+
 # DEBUG is off unless asked for; development asks for it (on this machine only: see README).
 run: export DEBUG ?= true
 run: venv
 	$(BIN)/python manage.py runstack $(RUN_ARGS)
+
+# Production on this machine, DEBUG off: needs SECRET_KEY and ALLOWED_HOSTS (docs/deploy.md).
+serve: $(VENV)/.runtime
+	$(BIN)/python manage.py serve
 
 # Tests get their own var/ (SQLite file, embedded Redis) so they never touch the development data.
 # DATABASE_URL and REDIS_URL pass through from the environment when set.

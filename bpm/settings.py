@@ -109,6 +109,8 @@ MIDDLEWARE = [
     "bpm.monitoring.middleware.ProbeMiddleware",
     "bpm.monitoring.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Right after the security headers: /static/ is answered here, before sessions or the database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "bpm.api.bodies.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -333,10 +335,13 @@ STATIC_URL = "static/"
 # Public files (the admin's CSS and scripts): readable by a web server running as another user
 # once STATIC_ROOT is outside the private var/.
 STATIC_ROOT = Path(os.getenv("BPM_STATIC_ROOT", str(VAR_DIR / "static"))).resolve()
+# collectstatic writes each file under a name with its content's hash, gzipped next to it, and
+# WhiteNoise serves them under /static/ with far-future caching (docs/deploy.md). Until it has
+# run, pages link the plain names (runserver serves those from the apps' folders).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage",
+        "BACKEND": "bpm.static_storage.HashedStaticStorage",
         "OPTIONS": {"file_permissions_mode": 0o644, "directory_permissions_mode": 0o755},
     },
 }

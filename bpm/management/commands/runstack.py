@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
-import sys
-import threading
-import time
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from django.conf import settings
@@ -25,9 +16,16 @@ from django.db import connections
 from bpm import embedded_redis, redis_connection
 from bpm.monitoring import process_slots
 from bpm.private_dir import make_private
+from bpm.supervisor import (
+    Child,
+    Supervisor,
+    describe_exit,
+    manage_py,
+    prefixed_writer,
+    rq_worker,
+)
 
 STOP_TIMEOUT = 10.0
-POLL_INTERVAL = 0.2
 WORKERS = 2
 DEV_USERNAME = "admin"
 DEV_PASSWORD = "admin"
@@ -40,96 +38,6 @@ DEV_USERS = (
     ("designer2", "designers", True),
     ("client", "clients", False),
 )
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-WriteLine = Callable[[str, str], None]
-
-
-class Child:
-    """One supervised `manage.py` process whose output is printed line by line under its name."""
-
-    def __init__(self, name: str, args: list[str], *, may_finish: bool = False) -> None:
-        self.name = name
-        self.args = args
-        # A child that may finish is only a failure when it exits non-zero.
-        self.may_finish = may_finish
-        self.process: subprocess.Popen[str] | None = None
-        self.reader: threading.Thread | None = None
-
-    @property
-    def command(self) -> str:
-        return self.args[0]
-
-    @property
-    def returncode(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
-    def start(self, *, env: dict[str, str], write: WriteLine) -> None:
-        """Start the process in its own process group and a thread that prefixes its output."""
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", *self.args],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            # Its own group: a Ctrl-C in the terminal reaches only runstack, which stops each
-            # child exactly once (a second signal makes an RQ worker abandon its job).
-            process_group=0,
-        )
-        self.reader = threading.Thread(
-            target=self._pump, args=(write,), name=f"runstack-{self.name}", daemon=True
-        )
-        self.reader.start()
-
-    def terminate(self) -> None:
-        """Ask the process to stop."""
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.terminate()
-
-    def kill(self) -> None:
-        """Kill the process and everything left in its process group."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-
-    def join_output(self, timeout: float = 1.0) -> None:
-        """Wait briefly for the last lines of output to be printed."""
-        if self.reader is not None:
-            self.reader.join(timeout)
-
-    def _pump(self, write: WriteLine) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            write(self.name, line.rstrip("\n"))
-
-
-class StopRequest:
-    """Records SIGINT/SIGTERM/SIGHUP: the first asks for a clean stop, the next one forces it."""
-
-    def __init__(self) -> None:
-        self.requested = threading.Event()
-        self.forced = threading.Event()
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested.is_set():
-            self.forced.set()
-        self.requested.set()
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        """Handle the stop signals while the block runs, then restore the previous handlers."""
-        previous = {signum: signal.signal(signum, self) for signum in HANDLED_SIGNALS}
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
 
 class Command(BaseCommand):
@@ -180,27 +88,21 @@ class Command(BaseCommand):
 
     def plan_children(self, *, port: int, demo: bool) -> list[Child]:
         """Return the processes to run, in start order."""
-        run_id = uuid.uuid4().hex[:6]
         queues = list(settings.BPM_QUEUES)
-        children = [
-            Child(
-                f"worker-{n}",
-                ["rqworker", "--with-scheduler", "--name", f"worker-{n}-{run_id}", *queues],
-            )
-            for n in range(1, WORKERS + 1)
-        ]
-        children.append(Child("sweeper", ["sweep", "--forever"]))
-        children.append(Child("web", ["runserver", f"127.0.0.1:{port}", "--noreload"]))
+        children = [rq_worker(f"worker-{n}", queues) for n in range(1, WORKERS + 1)]
+        children.append(Child("sweeper", manage_py("sweep", "--forever")))
+        children.append(Child("web", manage_py("runserver", f"127.0.0.1:{port}", "--noreload")))
         if demo:
             children.extend(
-                Child(name, list(args), may_finish=True) for name, args in demo_commands().items()
+                Child(name, manage_py(*args), may_finish=True)
+                for name, args in demo_commands().items()
             )
         return children
 
     def check_commands_exist(self, children: list[Child]) -> None:
         """Refuse to start anything when a command that runstack needs is missing."""
         available = get_commands()
-        needed = ["sync_definitions", *(child.command for child in children)]
+        needed = ["sync_definitions", *(child.command_line()[2] for child in children)]
         missing = [name for name in needed if name not in available]
         if missing:
             demos = {args[0] for args in demo_commands().values()}
@@ -278,28 +180,19 @@ class Command(BaseCommand):
 
     def run_children(self, children: list[Child]) -> None:
         """Start the children, supervise them until a signal or a failure, then stop them all."""
-        stop = StopRequest()
-        failed: Child | None = None
-        env = self.child_environment()
-        width = max(len(child.name) for child in children) + 2
-        lock = threading.Lock()
-
-        def write(name: str, line: str) -> None:
-            with lock:
-                self.stdout.write(f"{f'[{name}]':<{width}} {line}")
-                self.stdout.flush()
-
-        with stop.installed():
-            try:
-                for child in children:
-                    child.start(env=env, write=write)
-                failed = self.supervise(children, stop)
-            finally:
-                self.stop_children(children, stop)
+        supervisor = Supervisor(
+            children,
+            cwd=settings.BASE_DIR,
+            env=self.child_environment(),
+            write=prefixed_writer(self.stdout, children),
+            report=self.stderr.write,
+            stop_timeout=STOP_TIMEOUT,
+        )
+        failed = supervisor.run()
         if failed is not None:
             raise CommandError(
-                f"{failed.name} ({' '.join(failed.args)}) {describe_exit(failed.returncode)}; "
-                "stopped the other processes."
+                f"{failed.name} ({' '.join(failed.command_line()[2:])}) "
+                f"{describe_exit(failed.returncode)}; stopped the other processes."
             )
         self.stdout.write("Stopped.")
 
@@ -315,44 +208,6 @@ class Command(BaseCommand):
             "BPM_VAR_DIR": str(settings.VAR_DIR),
             process_slots.ENVIRONMENT_VARIABLE: str(process_slots.prepare(settings.VAR_DIR)),
         }
-
-    def supervise(self, children: list[Child], stop: StopRequest) -> Child | None:
-        """Wait for a stop signal; return the child that died unexpectedly, if one did."""
-        watched = list(children)
-        while not stop.requested.wait(POLL_INTERVAL):
-            for child in list(watched):
-                code = child.returncode
-                if code is None:
-                    continue
-                child.join_output()
-                if child.may_finish and code == 0:
-                    self.stdout.write(f"{child.name} finished.")
-                    watched.remove(child)
-                    continue
-                self.stderr.write(f"{child.name} {describe_exit(code)}.")
-                return child
-        return None
-
-    def stop_children(self, children: list[Child], stop: StopRequest) -> None:
-        """Send SIGTERM to every child, wait up to STOP_TIMEOUT, then SIGKILL what is left."""
-        running = [child for child in children if child.returncode is None]
-        if running:
-            self.stdout.write(f"Stopping {', '.join(child.name for child in running)}...")
-        for child in running:
-            child.terminate()
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while (
-            any(child.returncode is None for child in running)
-            and time.monotonic() < deadline
-            and not stop.forced.is_set()
-        ):
-            time.sleep(0.1)
-        for child in running:
-            if child.returncode is None:
-                self.stderr.write(f"{child.name} is still running; killing it.")
-                child.kill()
-        for child in children:
-            child.join_output()
 
 
 def demo_commands() -> dict[str, list[str]]:
@@ -391,15 +246,3 @@ def check_port(port: int) -> int:
     if not 0 < port < 65536:
         raise CommandError(f"{port} is not a port number (1-65535)")
     return port
-
-
-def describe_exit(code: int | None) -> str:
-    """Return how a process ended, in words."""
-    if code is None:
-        return "is still running"
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
