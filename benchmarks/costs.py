@@ -1,0 +1,126 @@
+"""Counted costs: queries, commits and Redis calls per step, per start, per sweep."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import django_rq
+from django.conf import settings
+
+from benchmarks import handlers
+from benchmarks.counting import Cost, counting
+from benchmarks.throughput import require_completed, start, work
+from bpm import clock, sweeper
+from bpm.models import Direction, SagaInstance, StepRun
+
+SEED_BATCH = 1000
+
+
+@dataclass
+class StepCost:
+    """What one transactional step costs: one more step (the difference between a 6-step and a
+    2-step saga, divided by 4, as tests/bpm/test_costs.py counts it), and a whole saga's."""
+
+    marginal: Cost
+    whole_saga: Cost
+    steps: int
+
+
+def step_cost() -> StepCost:
+    """Count a 2-step and a 6-step saga's work; the difference divided by 4 is one more step."""
+    short, long = (
+        _saga_work(handlers.declare(f"bench_local_{n}", "bench.local", n).name) for n in (2, 6)
+    )
+    whole = _saga_work(handlers.TRANSACTIONAL)
+    # Redis calls are left out: the worker's own upkeep (heartbeats, registries) makes them vary
+    # from run to run, so only the whole saga's are reported.
+    marginal = Cost(
+        queries=(long.queries - short.queries) // 4, commits=(long.commits - short.commits) // 4
+    )
+    return StepCost(marginal=marginal, whole_saga=whole, steps=handlers.STEPS)
+
+
+def _saga_work(definition: str) -> Cost:
+    """Return what the worker spends running one saga of `definition` from start to end."""
+    saga = start(definition)
+    with counting() as cost:
+        work()
+    require_completed([saga.pk])
+    return cost
+
+
+def start_cost() -> Cost:
+    """Count one saga start (the definition already cached, as in a running process)."""
+    start(handlers.TRANSACTIONAL)
+    with counting() as cost:
+        saga = start(handlers.TRANSACTIONAL)
+    work()
+    require_completed([saga.pk])
+    return cost
+
+
+def idle_sweep_cost() -> Cost:
+    """Count one sweep when nothing is due, expired, overdue or stalled."""
+    sweeper.sweep_once()
+    with counting() as cost:
+        sweeper.sweep_once()
+    return cost
+
+
+@dataclass
+class DueSweep:
+    runs: int
+    sweeps: int
+    redriven: int
+    first: Cost  # the first sweep: one batch
+    total: Cost  # every sweep until nothing was left to redrive
+
+
+def due_sweep_cost(runs: int) -> DueSweep:
+    """Seed `runs` due runs whose doorbells are lost, and count the sweeps that ring them again."""
+    saga_ids = seed_due_runs(runs)
+    try:
+        total, first, sweeps, redriven = Cost(), Cost(), 0, 0
+        while True:
+            with counting() as cost:
+                report = sweeper.sweep_once()
+            sweeps += 1
+            first = first if sweeps > 1 else cost
+            for name in vars(total):
+                setattr(total, name, getattr(total, name) + getattr(cost, name))
+            redriven += report.redriven
+            if report.redriven == 0:
+                break
+        return DueSweep(runs=runs, sweeps=sweeps, redriven=redriven, first=first, total=total)
+    finally:
+        for queue in settings.BPM_QUEUES:
+            django_rq.get_queue(queue).empty()
+        for chunk in range(0, len(saga_ids), SEED_BATCH):
+            SagaInstance.objects.filter(pk__in=saga_ids[chunk : chunk + SEED_BATCH]).delete()
+
+
+def seed_due_runs(count: int) -> list[object]:
+    """Insert `count` running sagas, each with a first run due an hour ago and no doorbell.
+
+    A fixture, not engine behaviour: rows as a lost doorbell leaves them, written in bulk so that
+    seeding 10,000 takes seconds.
+    """
+    definition = handlers.declare(handlers.TRANSACTIONAL, "bench.local")
+    first_step = definition.steps.order_by("position").first()
+    due_at = clock.now() - timedelta(hours=1)
+    sagas = SagaInstance.objects.bulk_create(
+        (
+            SagaInstance(definition=definition, definition_name=definition.name, input={})
+            for _ in range(count)
+        ),
+        batch_size=SEED_BATCH,
+    )
+    StepRun.objects.bulk_create(
+        (
+            StepRun(saga=saga, step=first_step, direction=Direction.FORWARD, due_at=due_at)
+            for saga in sagas
+        ),
+        batch_size=SEED_BATCH,
+    )
+    return [saga.pk for saga in sagas]
