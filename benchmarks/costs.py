@@ -70,29 +70,27 @@ def idle_sweep_cost() -> Cost:
 
 @dataclass
 class DueSweep:
-    runs: int
-    sweeps: int
-    redriven: int
-    first: Cost  # the first sweep: one batch
-    total: Cost  # every sweep until nothing was left to redrive
+    runs: int  # due runs seeded, none with a live doorbell
+    first: Cost  # one sweep over them
+    first_redriven: int
+    sweeps: int  # sweeps until one rang nothing more
+    redriven: int  # runs rung by all those sweeps together
 
 
 def due_sweep_cost(runs: int) -> DueSweep:
-    """Seed `runs` due runs whose doorbells are lost, and count the sweeps that ring them again."""
+    """Seed `runs` due runs whose doorbells are lost; count one sweep over them, then sweep
+    until a sweep rings nothing more (the doorbells rung stay queued: no worker runs here)."""
     saga_ids = seed_due_runs(runs)
     try:
-        total, first, sweeps, redriven = Cost(), Cost(), 0, 0
-        while True:
-            with counting() as cost:
-                report = sweeper.sweep_once()
+        with counting() as first:
+            redriven = first_redriven = sweeper.sweep_once().redriven
+        sweeps = 1
+        while redriven < runs and (more := sweeper.sweep_once().redriven):
             sweeps += 1
-            first = first if sweeps > 1 else cost
-            for name in vars(total):
-                setattr(total, name, getattr(total, name) + getattr(cost, name))
-            redriven += report.redriven
-            if report.redriven == 0:
-                break
-        return DueSweep(runs=runs, sweeps=sweeps, redriven=redriven, first=first, total=total)
+            redriven += more
+        return DueSweep(
+            runs=runs, first=first, first_redriven=first_redriven, sweeps=sweeps, redriven=redriven
+        )
     finally:
         for queue in settings.BPM_QUEUES:
             django_rq.get_queue(queue).empty()

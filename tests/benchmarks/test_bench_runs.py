@@ -52,7 +52,7 @@ def test_a_run_prints_every_figure_and_ends_with_a_json_line_of_numbers(
     for key in REQUIRED:
         value = last[key]
         assert isinstance(value, int | float) and not isinstance(value, bool), (key, value)
-    assert last["due_sweep_redriven"] == 3
+    assert last["due_sweeps_redriven"] == 3
     assert last["commits_per_step"] == 1
     for label, *_ in suite.ROWS:
         assert any(line.startswith(label) for line in lines), label
