@@ -162,7 +162,7 @@ ROWS: list[tuple[str, str, str, str, str]] = [
     ("raw database commits/s (INSERT + COMMIT), for context", "commits_per_s", "", "", ""),
     ("queries per transactional step (marginal)", "queries_per_step", "", "", "<= 6"),
     (
-        "queries per step, whole 4-step saga incl. the job",
+        "queries per step, 10 whole 4-step sagas, jobs included",
         "queries_per_step_whole_saga",
         "",
         "",
@@ -170,7 +170,7 @@ ROWS: list[tuple[str, str, str, str, str]] = [
     ),
     ("commits per transactional step", "commits_per_step", "", "", "1"),
     (
-        "Redis round trips per step, whole 4-step saga",
+        "Redis round trips per step, 10 whole 4-step sagas",
         "redis_round_trips_per_step_whole_saga",
         "",
         "",
