@@ -15,33 +15,31 @@ from bpm import clock, sweeper
 from bpm.models import Direction, SagaInstance, StepRun
 
 SEED_BATCH = 1000
-# Sagas run in one burst for the whole-saga figures, so the worker's start and stop are shared.
-WHOLE_SAGAS = 10
 
 
 @dataclass
 class StepCost:
     """What a transactional step costs: one more step (the difference between a 6-step and a
     2-step saga, divided by 4, as tests/bpm/test_costs.py counts it), and the average step of
-    WHOLE_SAGAS 4-step sagas run by one worker (jobs, claims and the worker's upkeep included)."""
+    whole 4-step sagas run by one worker in one burst (jobs and the worker's upkeep included)."""
 
     marginal: Cost
     whole_saga: Cost
     steps: int
 
 
-def step_cost() -> StepCost:
+def step_cost(whole_sagas: int) -> StepCost:
     """Count a 2-step and a 6-step saga's work; the difference divided by 4 is one more step."""
     short, long = (
         _saga_work(handlers.declare(f"bench_local_{n}", "bench.local", n).name) for n in (2, 6)
     )
-    whole = _saga_work(handlers.TRANSACTIONAL, WHOLE_SAGAS)
+    whole = _saga_work(handlers.TRANSACTIONAL, whole_sagas)
     # Redis calls are left out: the worker's own upkeep (heartbeats, registries) makes them vary
     # from run to run, so only the whole saga's are reported.
     marginal = Cost(
         queries=(long.queries - short.queries) // 4, commits=(long.commits - short.commits) // 4
     )
-    return StepCost(marginal=marginal, whole_saga=whole, steps=handlers.STEPS * WHOLE_SAGAS)
+    return StepCost(marginal=marginal, whole_saga=whole, steps=handlers.STEPS * whole_sagas)
 
 
 def _saga_work(definition: str, sagas: int = 1) -> Cost:

@@ -37,6 +37,8 @@ TINY = dataclasses.replace(
     scaling_sagas=2,
     scaling_repeat=1,
     due_runs=3,
+    whole_sagas=1,
+    warm_up=False,
 )
 
 
