@@ -53,6 +53,48 @@ def one_saga_by_kind() -> tuple[Counter[str], int]:
     return Counter(statement_kind(q["sql"]) for q in queries.captured_queries), handlers.STEPS
 
 
+# Where a function's own time goes, by where it is defined or what it is.
+OWN_TIME = {
+    "database driver (SQL sent, rows read, commits)": ("sqlite3", "psycopg", "CursorWrapper"),
+    "Redis socket (send, receive)": ("socket",),
+}
+# Functions whose time, callees included, says what the engine spends it on.
+PARTS = {
+    "engine.execute: a step, all of it": "engine.py:execute",
+    "  engine._lock: find and lock the saga, reload the run": "engine.py:_lock",
+    "  barrier.enter: the barrier row (two savepoints)": "barrier.py:enter",
+    "  engine._call: the no-op handler under its timeout": "engine.py:_call",
+    "  engine.record: store the outcome, plan, save": "engine.py:record",
+    "    engine.advance: read the runs, plan, schedule the next": "engine.py:advance",
+    "    engine.latest_runs: read every run of the saga": "engine.py:latest_runs",
+    "  models .log: one event row each (3 per step)": "models.py:log",
+    "rq perform_job: RQ's bookkeeping around each job and the job": "base.py:perform_job",
+}
+
+
+def where_time_goes(stats: pstats.Stats, total: float) -> list[str]:
+    """Return lines of the share of the run's time in the driver, Redis and engine parts."""
+    raw: dict[tuple[str, int, str], tuple[int, int, float, float, object]]
+    raw = stats.stats  # type: ignore[attr-defined]
+    lines = []
+    for label, markers in OWN_TIME.items():
+        own = sum(
+            entry[2]
+            for (file, _, name), entry in raw.items()
+            if any(m in file or m in name for m in markers)
+        )
+        lines.append(f"  {own / total:6.1%}  {label} (own time)")
+    for label, key in PARTS.items():
+        module, function = key.split(":")
+        cumulative = sum(
+            entry[3]
+            for (file, _, name), entry in raw.items()
+            if file.endswith(module) and name == function
+        )
+        lines.append(f"  {cumulative / total:6.1%}  {label}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sagas", type=int, default=50)
@@ -81,6 +123,8 @@ def main() -> None:
         f" {cost.queries / total:.2f} queries, {cost.commits / total:.2f} commits,"
         f" {cost.redis_round_trips / total:.2f} Redis round trips"
     )
+    print("share of the run's time:")
+    print("\n".join(where_time_goes(pstats.Stats(profiler), elapsed)))
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
     stats.sort_stats("cumulative").print_stats(args.top)
