@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 RUN_ARGS ?=
+ARGS ?=
 
-.PHONY: venv run serve test lint clean
+.PHONY: venv run serve test lint bench clean
 
 venv: $(VENV)/.installed
 
@@ -38,6 +39,13 @@ test: export BPM_VAR_DIR ?= $(CURDIR)/var/test
 test: venv
 	mkdir -p "$(BPM_VAR_DIR)"
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The engine's benchmarks against raw RQ jobs and raw commits (docs/benchmarks.md); ARGS=--quick
+# keeps it under 2 minutes. Its own var/ by default: it migrates that database and empties that Redis.
+bench: export BPM_VAR_DIR ?= $(CURDIR)/var/bench
+bench: venv
+	mkdir -p "$(BPM_VAR_DIR)"
+	$(BIN)/python benchmarks/bench_engine.py $(ARGS)
 
 # mypy's Django plugin loads the settings, which need DEBUG or a SECRET_KEY.
 lint: export DEBUG ?= true
