@@ -216,9 +216,7 @@ def _copy_version(source: SagaDefinition) -> SagaDefinition:
     return copy
 
 
-def _version_at(
-    rng: random.Random, catalogue: dict[str, list[Version]], share: float
-) -> Version:
+def _version_at(rng: random.Random, catalogue: dict[str, list[Version]], share: float) -> Version:
     """Return a version for a saga created `share` of the way through the period.
 
     Every definition is as likely; its versions split the period, the newest taking the last half.
@@ -290,7 +288,9 @@ def _saga(
             "message": "the mail server refused" if refused else "the mail server is down",
             "data": {},
         }
-        timeline.run(steps[last], Direction.FORWARD, StepStatus.FAILED, error=error, refused=refused)
+        timeline.run(
+            steps[last], Direction.FORWARD, StepStatus.FAILED, error=error, refused=refused
+        )
         status, direction = SagaStatus.STUCK, Direction.FORWARD
         reason = StuckReason.REFUSED_AFTER_PIVOT if refused else StuckReason.RETRIES_EXHAUSTED
     else:
@@ -422,8 +422,11 @@ class _Timeline:
                 self.saga_event(EventType.STEP_STARTED, run=number, attempt=attempt)
                 if attempt < tries:
                     self.saga_event(
-                        EventType.ATTEMPT_FAILED, error["message"] if error else "", error,
-                        run=number, attempt=attempt,
+                        EventType.ATTEMPT_FAILED,
+                        error["message"] if error else "",
+                        error,
+                        run=number,
+                        attempt=attempt,
                     )
         if status == StepStatus.SUCCEEDED:
             self.saga_event(
@@ -507,7 +510,11 @@ def _copy_batch(batch: Batch) -> None:
         )
         run_ids = [row[0] for row in cursor.fetchall()]
         copies = (
-            ("bpm_sagainstance", SAGA_COLUMNS, (tuple(_json(s, SAGA_COLUMNS)) for s in batch.sagas)),
+            (
+                "bpm_sagainstance",
+                SAGA_COLUMNS,
+                (tuple(_json(s, SAGA_COLUMNS)) for s in batch.sagas),
+            ),
             (
                 "bpm_steprun",
                 ("id", *RUN_COLUMNS),
@@ -537,9 +544,7 @@ def _copy_batch(batch: Batch) -> None:
 
 def _insert_batch(batch: Batch) -> None:
     """Write a batch with bulk_create (the database returns the runs' ids for the events)."""
-    SagaInstance.objects.bulk_create(
-        [SagaInstance(**saga) for saga in batch.sagas], batch_size=500
-    )
+    SagaInstance.objects.bulk_create([SagaInstance(**saga) for saga in batch.sagas], batch_size=500)
     runs = StepRun.objects.bulk_create([StepRun(**run) for run in batch.runs], batch_size=500)
     SagaEvent.objects.bulk_create(
         [

@@ -157,7 +157,11 @@ class SagaFilter(forms.Form):
 
 
 def search(text: str) -> Q:
-    """Return the sagas whose id starts with `text` or whose business or idempotency key is it."""
+    """Return the sagas whose id starts with `text` or whose business or idempotency key is it.
+
+    The admin's changelist searches with this too, so both find the same sagas: an order id is
+    the business key of its place_order saga.
+    """
     match = Q(business_key=text) | Q(idempotency_key=text)
     digits = text.replace("-", "").lower()
     if digits and len(digits) <= 32 and all(c in string.hexdigits for c in digits):
