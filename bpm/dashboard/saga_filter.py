@@ -142,10 +142,14 @@ class SagaFilter(forms.Form):
         """Return the sagas the valid filters select, unordered (the paginator orders them)."""
         data = self.cleaned_data
         rows = SagaInstance.objects.select_related("definition")
+        version = data.get("definition_id")
         exact = {
             "status": data["status"],
-            "definition_name": data["definition"],
-            "definition_id": data.get("definition_id"),
+            # A version implies its name. Filtering on both would let the planner walk the
+            # name's index past every newer version's sagas; the version's own index has only
+            # its sagas (saga_version_created).
+            "definition_name": None if version else data["definition"],
+            "definition_id": version,
             "stuck_reason": data["reason"],
             "created_at__gte": data["created_from"],
             "created_at__lt": data["created_to"],
