@@ -41,7 +41,9 @@ def timed_queries() -> Iterator[list[float]]:
     """Collect the duration of every query run inside the block."""
     durations: list[float] = []
 
-    def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+    def wrapper(
+        execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
+    ) -> Any:
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)

@@ -259,7 +259,11 @@ def _saga(
     elif shape in ("compensated", "stuck_compensation"):
         failing = rng.randrange(1 if shape == "stuck_compensation" else 0, pivot)
         succeed_forward(failing)
-        error = {"code": rng.choice(REFUSALS), "message": "the participant refused", "data": {}}
+        error: dict[str, Any] = {
+            "code": rng.choice(REFUSALS),
+            "message": "the participant refused",
+            "data": {},
+        }
         timeline.run(steps[failing], Direction.FORWARD, StepStatus.FAILED, error=error)
         failure = {"step": steps[failing].name, **error}
         timeline.saga_event(EventType.SAGA_COMPENSATING, error["message"], failure)

@@ -164,8 +164,13 @@ def search(text: str) -> Q:
     """Return the sagas whose id starts with `text` or whose business or idempotency key is it.
 
     The admin's changelist searches with this too, so both find the same sagas: an order id is
-    the business key of its place_order saga.
+    the business key of its place_order saga. A short id quoted with its ellipsis
+    ("1a2b3c4d…", as messages show it) is taken as the prefix it stands for.
     """
+    text = text.strip().rstrip("…").strip()
+    if not text:
+        # Nothing left to look for; an empty key would match every saga without one.
+        return Q(pk__in=[])
     match = Q(business_key=text) | Q(idempotency_key=text)
     digits = text.replace("-", "").lower()
     if digits and len(digits) <= 32 and all(c in string.hexdigits for c in digits):

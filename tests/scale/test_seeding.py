@@ -102,7 +102,7 @@ def test_seed_sagas_refuses_a_count_that_is_not_a_positive_number() -> None:
 
 def test_seed_sagas_says_to_sync_definitions_when_none_is_published() -> None:
     SagaDefinition.objects.all().delete()
-    with pytest.raises(CommandError, match="run `manage.py sync_definitions` first"):
+    with pytest.raises(CommandError, match=r"run `manage\.py sync_definitions` first"):
         call_command("seed_sagas", "--count", "3")
 
 
