@@ -8,8 +8,9 @@ Finished sagas (COMPLETED, COMPENSATED, ABORTED) are most of the table and never
 again: a rollup counts them. `roll_up` (run by every sweep) adds the sagas that finished before a
 watermark to FinishedCount and moves the watermark; the sagas that finished since are counted live
 through the `saga_updated` index (a saga's updated_at is never earlier than its finished_at). The
-three parts are read in one statement, so one snapshot: a sweep that moves the watermark between
-them cannot count a saga twice or not at all.
+three parts are read in one statement, so one snapshot, and only if the rollup is still at the
+watermark the live part counted from (else they are read again): a sweep that moves the watermark
+meanwhile cannot make a saga counted twice or not at all.
 
 The watermark only passes a moment once no transaction can still commit a saga finished before
 it: it stays LAG behind the clock, and on PostgreSQL behind the start of the oldest transaction in
@@ -29,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, DateTimeField, F, QuerySet, Subquery, Value
+from django.db.models import Count, F, QuerySet, Value
 from django.db.models.functions import Coalesce
 
 from bpm import clock
@@ -45,6 +46,10 @@ ROLLUP_ID = 1
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 Counts = dict[int, dict[str, int]]
+# Reads of the counts that find the watermark moved under them before giving up on the rollup.
+ATTEMPTS = 5
+# The status of the row that says the rollup was still at the watermark the counts assumed.
+MARK = "rollup-at-watermark"
 
 
 def counts_by_version() -> Counts:
@@ -52,26 +57,60 @@ def counts_by_version() -> Counts:
 
     The one count selector: the dashboard's status tables and the `bpm_sagas` gauges use it.
     """
-    through = Coalesce(
-        Subquery(FinishedRollup.objects.filter(pk=ROLLUP_ID).values("through")[:1]),
-        Value(BEGINNING),
-        output_field=DateTimeField(),
-    )
+    for _ in range(ATTEMPTS):
+        counts = _counts_through(_watermark())
+        if counts is not None:
+            return counts
+    # The watermark kept moving (sweeps a few milliseconds apart): count from the beginning,
+    # exact without the rollup and as slow as the table is long.
+    return _count_everything()
+
+
+def _watermark() -> datetime | None:
+    return FinishedRollup.objects.filter(pk=ROLLUP_ID).values_list("through", flat=True).first()
+
+
+def _counts_through(through: datetime | None) -> Counts | None:
+    """Return the counts with the rollup at `through`, or None if a sweep has moved it since.
+
+    The watermark is given as a value, not read in the statement: as a value the planner bounds
+    the `saga_updated` range scan by it. The rollup's rows are read only if the rollup is still
+    at that watermark (the statement's one snapshot says so, with the MARK row).
+    """
+    since = through or BEGINNING
     unfinished = _grouped(SagaInstance.objects.filter(status__in=UNFINISHED))
-    recent = _grouped(
-        SagaInstance.objects.filter(
-            status__in=FINISHED, updated_at__gte=through, finished_at__gte=through
-        )
-    )
+    recent = _grouped(_finished().filter(updated_at__gte=since, finished__gte=since))
+    if through is None:
+        counts_at, rollup_at = {"rollup__through__isnull": True}, {"through__isnull": True}
+    else:
+        counts_at, rollup_at = {"rollup__through": through}, {"through": through}
     rolled_up = (
-        FinishedCount.objects.filter(rollup_id=ROLLUP_ID)
+        FinishedCount.objects.filter(rollup_id=ROLLUP_ID, **counts_at)
         .order_by()
         .values_list("definition_id", "status", "count")
     )
+    mark = (
+        FinishedRollup.objects.filter(pk=ROLLUP_ID, **rollup_at)
+        .order_by()
+        .values_list(Value(0), Value(MARK), Value(0))
+    )
     counts: Counts = defaultdict(dict)
-    for definition_id, status, number in unfinished.union(recent, rolled_up, all=True):
+    marked = False
+    for definition_id, status, number in unfinished.union(recent, rolled_up, mark, all=True):
+        if status == MARK:
+            marked = True
+            continue
         by_status = counts[definition_id]
         by_status[status] = by_status.get(status, 0) + number
+    if through is not None and not marked:
+        return None
+    return dict(counts)
+
+
+def _count_everything() -> Counts:
+    counts: Counts = defaultdict(dict)
+    for definition_id, status, number in _grouped(SagaInstance.objects.all()):
+        counts[definition_id][status] = number
     return dict(counts)
 
 
@@ -107,11 +146,8 @@ def roll_up() -> int:
         previous = rollup.through or BEGINNING
         if through <= previous:
             return 0
-        finished = SagaInstance.objects.filter(
-            status__in=FINISHED,
-            updated_at__gte=previous,
-            finished_at__gte=previous,
-            finished_at__lt=through,
+        finished = _finished().filter(
+            updated_at__gte=previous, finished__gte=previous, finished__lt=through
         )
         added = 0
         for definition_id, status, number in _grouped(finished):
@@ -143,5 +179,17 @@ def safe_watermark() -> datetime:
     return through
 
 
+def _finished() -> QuerySet[SagaInstance]:
+    """Return the finished sagas, with `finished`: when they finished.
+
+    That is finished_at, which every finishing transition stamps; a row without one (written by
+    hand) counts as finished at its last change. Either is at most its updated_at, the column the
+    `saga_updated` index bounds the range with.
+    """
+    return SagaInstance.objects.filter(status__in=FINISHED).alias(
+        finished=Coalesce("finished_at", "updated_at")
+    )
+
+
 def _grouped(sagas: QuerySet[SagaInstance]) -> QuerySet[Any]:
-    return sagas.order_by().values_list("definition_id", "status").annotate(number=Count("pk"))
+    return sagas.order_by().values_list("definition_id", "status").annotate(number=Count("*"))
