@@ -32,6 +32,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Count, F, QuerySet, Value
 from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThanOrEqual, LessThan, Lookup
 
 from bpm import clock
 from bpm.models import FinishedCount, FinishedRollup, SagaDefinition, SagaInstance, SagaStatus
@@ -79,7 +80,9 @@ def _counts_through(through: datetime | None) -> Counts | None:
     """
     since = through or BEGINNING
     unfinished = _grouped(SagaInstance.objects.filter(status__in=UNFINISHED))
-    recent = _grouped(_finished().filter(updated_at__gte=since, finished__gte=since))
+    recent = _grouped(_finished_between(since))
+    counts_at: dict[str, Any]
+    rollup_at: dict[str, Any]
     if through is None:
         counts_at, rollup_at = {"rollup__through__isnull": True}, {"through__isnull": True}
     else:
@@ -146,9 +149,7 @@ def roll_up() -> int:
         previous = rollup.through or BEGINNING
         if through <= previous:
             return 0
-        finished = _finished().filter(
-            updated_at__gte=previous, finished__gte=previous, finished__lt=through
-        )
+        finished = _finished_between(previous, through)
         added = 0
         for definition_id, status, number in _grouped(finished):
             updated = FinishedCount.objects.filter(
@@ -179,16 +180,18 @@ def safe_watermark() -> datetime:
     return through
 
 
-def _finished() -> QuerySet[SagaInstance]:
-    """Return the finished sagas, with `finished`: when they finished.
+def _finished_between(since: datetime, until: datetime | None = None) -> QuerySet[SagaInstance]:
+    """Return the sagas that finished at or after `since` (and before `until`).
 
-    That is finished_at, which every finishing transition stamps; a row without one (written by
-    hand) counts as finished at its last change. Either is at most its updated_at, the column the
-    `saga_updated` index bounds the range with.
+    A saga finished at its finished_at, which every finishing transition stamps; a row without one
+    (written by hand) counts as finished at its last change. Either is at most its updated_at, the
+    column the `saga_updated` index bounds the range with.
     """
-    return SagaInstance.objects.filter(status__in=FINISHED).alias(
-        finished=Coalesce("finished_at", "updated_at")
-    )
+    finished = Coalesce("finished_at", "updated_at")
+    bounds: list[Lookup[Any]] = [GreaterThanOrEqual(finished, since)]
+    if until is not None:
+        bounds.append(LessThan(finished, until))
+    return SagaInstance.objects.filter(*bounds, status__in=FINISHED, updated_at__gte=since)
 
 
 def _grouped(sagas: QuerySet[SagaInstance]) -> QuerySet[Any]:

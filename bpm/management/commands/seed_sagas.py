@@ -1,4 +1,9 @@
-"""`manage.py seed_sagas --count N`: load N finished and stuck sagas for measuring at scale."""
+"""`manage.py seed_sagas --count N`: load N finished and stuck sagas for measuring at scale.
+
+A test data loader, and the one writer of saga rows besides the engine: it writes rows directly,
+already finished or stuck, because a million sagas through the engine's transitions would take
+hours (why that is safe: bpm/seeding.py).
+"""
 
 from __future__ import annotations
 
