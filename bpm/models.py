@@ -167,11 +167,13 @@ class StepDefinition(models.Model):
 
 class SagaInstance(FSMModelMixin, models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Indexed by saga_version_created (and definition_name by saga_definition_created): the
+    # default single-column indexes served no query those do not.
     definition = models.ForeignKey(
-        SagaDefinition, on_delete=models.PROTECT, related_name="instances"
+        SagaDefinition, on_delete=models.PROTECT, related_name="instances", db_index=False
     )
     # Copied from the definition so idempotency keys are unique per name across versions.
-    definition_name = models.SlugField(max_length=100)
+    definition_name = models.SlugField(max_length=100, db_index=False)
     status = FSMField(
         max_length=16, choices=SagaStatus.choices, default=SagaStatus.RUNNING, protected=True
     )
@@ -182,7 +184,8 @@ class SagaInstance(FSMModelMixin, models.Model):
     context = models.JSONField(default=dict, help_text="outputs of finished steps, by step name")
     # What made the saga compensate: the refusing step, its code and message.
     failure = models.JSONField(null=True, blank=True)
-    business_key = models.CharField(max_length=200, blank=True, db_index=True)
+    # Indexed by saga_business_key: searched by equality only, so without PostgreSQL's LIKE index.
+    business_key = models.CharField(max_length=200, blank=True)
     # NULL, not "", when absent: the unique constraint applies only to sagas that have a key.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(default=clock.now, db_index=True)
@@ -201,6 +204,7 @@ class SagaInstance(FSMModelMixin, models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,  # saga_owner_created
     )
 
     class Meta:
@@ -219,12 +223,25 @@ class SagaInstance(FSMModelMixin, models.Model):
                 name="saga_idempotency_key",
             )
         ]
+        # Each index serves a query named in docs/benchmarks.md ("Data at scale"); every write
+        # pays for each, so one that no query uses is dropped.
         indexes = [
+            # The stuck list (oldest change first), the saga list by status sorted by change, and
+            # the sweeper's stalled sagas (active, unchanged since a cutoff).
             models.Index(fields=("status", "updated_at"), name="saga_status_updated"),
             # The dashboard's saga list filters on these and pages through them by creation time.
             models.Index(fields=("status", "created_at"), name="saga_status_created"),
             models.Index(fields=("definition_name", "created_at"), name="saga_definition_created"),
-            models.Index(fields=("stuck_reason", "created_at"), name="saga_reason_created"),
+            # Filtering by a version: its own sagas only, however many newer ones there are.
+            models.Index(fields=("definition", "created_at"), name="saga_version_created"),
+            # Only stuck (and aborted) sagas have a reason: the other 95 % stay out of it.
+            models.Index(
+                fields=("stuck_reason", "created_at"),
+                name="saga_reason_created",
+                condition=~Q(stuck_reason=""),
+            ),
+            # Recent activity, the list sorted by change, and finished sagas past the rollup's
+            # watermark (bpm.totals: a saga's updated_at is never before its finished_at).
             models.Index(fields=("updated_at",), name="saga_updated"),
             # Searching by key alone: the unique constraint leads with the definition's name.
             models.Index(fields=("idempotency_key",), name="saga_idempotency_key_search"),
@@ -233,6 +250,20 @@ class SagaInstance(FSMModelMixin, models.Model):
                 fields=("finished_at",),
                 condition=Q(status__in=FINISHED_STATUSES),
                 name="saga_finished_at",
+            ),
+            models.Index(fields=("business_key",), name="saga_business_key"),
+            # A client's own sagas, newest first (the API); sagas code started have no owner.
+            models.Index(
+                fields=("owner", "created_at"),
+                name="saga_owner_created",
+                condition=Q(owner__isnull=False),
+            ),
+            # Exact counts of the unfinished statuses per version, from the index alone
+            # (bpm.totals.UNFINISHED; finished ones are counted by the rollup).
+            models.Index(
+                fields=("status", "definition"),
+                name="saga_unfinished_status",
+                condition=Q(status__in=("RUNNING", "COMPENSATING", "STUCK")),
             ),
         ]
 
@@ -348,9 +379,16 @@ class StepRun(FSMModelMixin, models.Model):
 
     class Meta:
         ordering = ("id",)
+        # The sweeper's queries: only PENDING and RUNNING runs, never the finished millions.
         indexes = [
-            models.Index(fields=("status", "due_at"), name="steprun_status_due"),
-            models.Index(fields=("status", "lease_expires_at"), name="steprun_status_lease"),
+            models.Index(
+                fields=("due_at",), name="steprun_pending_due", condition=Q(status="PENDING")
+            ),
+            models.Index(
+                fields=("lease_expires_at",),
+                name="steprun_running_lease",
+                condition=Q(status="RUNNING"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -437,7 +475,10 @@ class StepRun(FSMModelMixin, models.Model):
 
 
 class SagaEvent(models.Model):
-    saga = models.ForeignKey(SagaInstance, on_delete=models.CASCADE, related_name="events")
+    # event_saga_at leads with the saga: the FK's own index would be a second copy.
+    saga = models.ForeignKey(
+        SagaInstance, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     step_run = models.ForeignKey(
         StepRun, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
     )
@@ -463,7 +504,10 @@ class Barrier(models.Model):
         ACTION = "ACTION", "action"
         COMPENSATION = "COMPENSATION", "compensation"
 
-    saga = models.ForeignKey(SagaInstance, on_delete=models.CASCADE, related_name="barriers")
+    # barrier_unique leads with the saga: the FK's own index would be a second copy.
+    saga = models.ForeignKey(
+        SagaInstance, on_delete=models.CASCADE, related_name="barriers", db_index=False
+    )
     step = models.CharField(max_length=100)
     operation = models.CharField(max_length=16, choices=Operation.choices)
     # True when the row was written by a compensation to block an action that never ran.
@@ -477,6 +521,35 @@ class Barrier(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} {self.operation.lower()}"
+
+
+class FinishedRollup(models.Model):
+    """The watermark of the finished-saga totals: sagas finished before `through` are counted in
+    FinishedCount; the ones after it are counted live (bpm.totals). One row, id 1."""
+
+    through = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"finished sagas counted through {self.through}"
+
+
+class FinishedCount(models.Model):
+    """How many sagas of a definition version ever finished in a status, up to the watermark."""
+
+    rollup = models.ForeignKey(FinishedRollup, on_delete=models.CASCADE, related_name="counts")
+    definition = models.ForeignKey(SagaDefinition, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=SagaStatus.choices)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("rollup", "definition", "status"), name="finished_count_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.definition_id} {self.status}: {self.count}"
 
 
 class QueueAccess(models.Model):

@@ -12,7 +12,7 @@ from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bpm import clock, dispatch, engine, retention
+from bpm import clock, dispatch, engine, retention, totals
 from bpm.models import SagaInstance, StepRun
 from bpm.states import ACTIVE_STATUSES, StepStatus, StuckReason
 
@@ -37,13 +37,17 @@ class SweepReport:
 
 def sweep_once() -> SweepReport:
     """Run every part of the sweep once."""
-    retention.purge_due()  # logs helper: archive and delete old finished sagas (bpm/retention.py)
-    return SweepReport(
+    report = SweepReport(
         leases_expired=expire_leases(),
         redriven=_redrive_unless_redis_is_down(),
         timed_out=flag_past_deadline(),
         stalled=flag_stalled(),
     )
+    # The finished-saga totals the dashboard counts from (bpm/totals.py), a few queries.
+    totals.roll_up()
+    # Archive and delete old finished sagas (bpm/retention.py): long behind the rollup's watermark.
+    retention.purge_due()
+    return report
 
 
 def _redrive_unless_redis_is_down() -> int:

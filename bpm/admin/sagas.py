@@ -3,23 +3,20 @@ operator actions (retry, compensate, abort) on selected sagas."""
 
 from __future__ import annotations
 
-import re
-import uuid
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.safestring import SafeString
 
 from bpm import permissions
 from bpm.admin import actions
 from bpm.admin.display import folded, moment, pretty_json, short_id, shown
+from bpm.admin.paging import CappedPaginator
 from bpm.admin.readonly import ReadOnlyAdmin, ReadOnlyInline
+from bpm.dashboard.saga_filter import search
 from bpm.models import SagaDefinition, SagaEvent, SagaInstance, StepRun
-
-# A pasted short id ("1a2b3c4d…"), or any leading part of a saga id.
-ID_PREFIX = re.compile(r"[0-9a-f-]{4,35}")
 
 
 class StepRunInline(ReadOnlyInline):
@@ -109,11 +106,14 @@ class SagaInstanceAdmin(ReadOnlyAdmin):
     list_select_related = ("definition",)
     search_fields = ("=id", "=business_key", "=idempotency_key")
     search_help_text = (
-        "A saga id (or its first characters), a business key or an idempotency key, exactly."
+        "A saga id (or its first characters), a business key (e.g. an order id) or an"
+        " idempotency key, exactly."
     )
     ordering = ("-created_at",)
-    # Counting every saga, for "N total" or per filter choice, is a full scan on a big table.
+    # Counting every saga, for "N total" or per filter choice, is a full scan on a big table;
+    # the paginator counts a view up to a limit and pages no deeper (OFFSET grows with depth).
     show_full_result_count = False
+    paginator = CappedPaginator
     show_facets = admin.ShowFacets.NEVER
     actions = ("retry", "compensate", "abort")
     inlines = (StepRunInline, SagaEventInline)
@@ -157,10 +157,11 @@ class SagaInstanceAdmin(ReadOnlyAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[SagaInstance], search_term: str
     ) -> tuple[QuerySet[SagaInstance], bool]:
+        # The dashboard's search: an id prefix is a range of the primary key, never LIKE on text.
         term = search_term.strip().rstrip("…").strip()
         if not term:
             return queryset, False
-        return queryset.filter(_search(term)), False
+        return queryset.filter(search(term)), False
 
     @admin.display(description="saga", ordering="id")
     def short_id(self, saga: SagaInstance) -> str:
@@ -193,27 +194,3 @@ class SagaInstanceAdmin(ReadOnlyAdmin):
     @admin.action(description="Abort the selected stuck sagas…", permissions=[permissions.ABORT])
     def abort(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> HttpResponse | None:
         return actions.confirm_and_apply(self, request, queryset, permissions.ABORT)
-
-
-def _search(term: str) -> Q:
-    """Return the condition for one search: a whole id, the start of one, or an exact key."""
-    keys = Q(business_key=term) | Q(idempotency_key=term)
-    try:
-        return keys | Q(pk=uuid.UUID(term))
-    except ValueError:
-        pass
-    if ID_PREFIX.fullmatch(term.lower()):
-        return keys | Q(id__startswith=_canonical_prefix(term.lower()))
-    return keys
-
-
-def _canonical_prefix(prefix: str) -> str:
-    """Return a leading part of an id with its hyphens where a UUID's text has them."""
-    digits = prefix.replace("-", "")
-    groups, start = [], 0
-    for length in (8, 4, 4, 4, 12):
-        if start >= len(digits):
-            break
-        groups.append(digits[start : start + length])
-        start += length
-    return "-".join(groups)

@@ -11,12 +11,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import SafeString
 
+from bpm import totals
 from bpm.admin.reviews import render_changes
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.diagram import render_diagram
 from bpm.dashboard.statistics import (
     StatusRow,
-    status_counts,
     status_row,
     status_rows,
     status_totals,
@@ -45,7 +45,7 @@ def definition_list(request: HttpRequest) -> HttpResponse:
     versions = SagaDefinition.objects.order_by("name", "-version").prefetch_related(
         Prefetch("steps", queryset=StepDefinition.objects.order_by("position"))
     )
-    counts = status_counts(by="definition_name")
+    counts = totals.counts_by("name")
     summaries = []
     for name, named in groupby(versions, key=lambda definition: definition.name):
         rows = list(named)
@@ -73,7 +73,7 @@ def definition_detail(request: HttpRequest, name: str) -> HttpResponse:
         raise Http404(f"There is no saga definition named “{name}”.")
     chosen = _chosen_version(versions, request.GET.get("version"))
     steps = list(chosen.steps.order_by("position"))
-    counts = status_counts(by="definition__version", definition_name=name)
+    counts = totals.counts_by("version", name=name)
     context = page_context(
         request,
         f"Saga definition {chosen}",

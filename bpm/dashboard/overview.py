@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
-from bpm import clock
+from bpm import clock, totals
 from bpm.dashboard import statistics
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.fragment import render_page
@@ -19,8 +19,8 @@ STUCK_SHOWN = 50
 def overview(request: HttpRequest) -> HttpResponse:
     """Render the overview, or only its live region when htmx polls for it."""
     now = clock.now()
-    counts = statistics.status_counts(by="definition_name")
-    totals = statistics.status_totals(counts)
+    counts = totals.counts_by("name")
+    summed = statistics.status_totals(counts)
     context = page_context(
         request,
         "Sagas overview",
@@ -28,10 +28,10 @@ def overview(request: HttpRequest) -> HttpResponse:
         now=now,
         statuses=SagaStatus.choices,
         stuck=statistics.stuck_sagas(STUCK_SHOWN),
-        stuck_total=dict(totals.counts)[SagaStatus.STUCK],
+        stuck_total=dict(summed.counts)[SagaStatus.STUCK],
         activity=statistics.recent_activity(now),
         rows=statistics.status_rows(counts, param="definition"),
-        totals=totals,
+        totals=summed,
         rq=queue_report(),
     )
     return render_page(request, "dashboard/overview.html", "dashboard/overview_live.html", context)

@@ -142,10 +142,14 @@ class SagaFilter(forms.Form):
         """Return the sagas the valid filters select, unordered (the paginator orders them)."""
         data = self.cleaned_data
         rows = SagaInstance.objects.select_related("definition")
+        version = data.get("definition_id")
         exact = {
             "status": data["status"],
-            "definition_name": data["definition"],
-            "definition_id": data.get("definition_id"),
+            # A version implies its name. Filtering on both would let the planner walk the
+            # name's index past every newer version's sagas; the version's own index has only
+            # its sagas (saga_version_created).
+            "definition_name": None if version else data["definition"],
+            "definition_id": version,
             "stuck_reason": data["reason"],
             "created_at__gte": data["created_from"],
             "created_at__lt": data["created_to"],
@@ -157,7 +161,16 @@ class SagaFilter(forms.Form):
 
 
 def search(text: str) -> Q:
-    """Return the sagas whose id starts with `text` or whose business or idempotency key is it."""
+    """Return the sagas whose id starts with `text` or whose business or idempotency key is it.
+
+    The admin's changelist searches with this too, so both find the same sagas: an order id is
+    the business key of its place_order saga. A short id quoted with its ellipsis
+    ("1a2b3c4d…", as messages show it) is taken as the prefix it stands for.
+    """
+    text = text.strip().rstrip("…").strip()
+    if not text:
+        # Nothing left to look for; an empty key would match every saga without one.
+        return Q(pk__in=[])
     match = Q(business_key=text) | Q(idempotency_key=text)
     digits = text.replace("-", "").lower()
     if digits and len(digits) <= 32 and all(c in string.hexdigits for c in digits):

@@ -1,8 +1,8 @@
-"""Counts of sagas for the dashboard, each one aggregate query however many sagas there are."""
+"""Counts of sagas for the dashboard, none of which grows with the table (see bpm.totals)."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,20 +42,6 @@ class Activity:
     completed: int
     compensated: int
     stuck: int
-
-
-def status_counts(*, by: str, **filters: Any) -> dict[Any, dict[str, int]]:
-    """Return {value of `by`: {status: count}} for the sagas matching `filters` (GROUP BY)."""
-    rows = (
-        SagaInstance.objects.filter(**filters)
-        .order_by()
-        .values_list(by, "status")
-        .annotate(count=Count("pk"))
-    )
-    counts: dict[Any, dict[str, int]] = defaultdict(dict)
-    for key, status, count in rows:
-        counts[key][status] = count
-    return dict(counts)
 
 
 def status_row(key: Any, by_status: dict[str, int], **filters: Any) -> StatusRow:
