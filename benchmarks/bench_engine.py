@@ -69,7 +69,7 @@ def prepare() -> None:
     if settings.EMBEDDED_REDIS:
         from bpm import embedded_redis
 
-        embedded_redis.ensure_running(embedded_redis.socket_path_from_url(settings.REDIS_URL))
+        embedded_redis.ensure_running(embedded_redis.socket_path_from_url(settings.REDIS_CONNECTION["URL"]))
     call_command("migrate", verbosity=0)
     django_rq.get_connection(settings.BPM_QUEUES[0]).flushdb()
     SagaInstance.objects.filter(definition_name__startswith="bench_").delete()

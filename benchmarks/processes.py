@@ -46,7 +46,6 @@ def workers(count: int, log_dir: Path) -> Iterator[None]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
         "BPM_VAR_DIR": str(settings.VAR_DIR),
         "PYTHONUNBUFFERED": "1",
     }

@@ -44,7 +44,7 @@ class Command(BaseCommand):
         connections.close_all()
 
         redis_socket = (
-            embedded_redis.socket_path_from_url(settings.REDIS_URL)
+            embedded_redis.socket_path_from_url(settings.REDIS_CONNECTION["URL"])
             if settings.EMBEDDED_REDIS
             else None
         )
