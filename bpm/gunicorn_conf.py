@@ -6,7 +6,9 @@ BPM_BIND (or PORT) and BPM_STOP_TIMEOUT the same way on one machine and on sever
 
 from __future__ import annotations
 
-from bpm import deployment
+import os
+
+from bpm import deployment, log_format
 
 wsgi_app = "bpm.wsgi:application"
 bind = [deployment.bind()]
@@ -16,5 +18,11 @@ graceful_timeout = deployment.graceful_timeout(deployment.stop_timeout())
 # One line per request on stdout (the journal, or serve's output under [web]).
 accesslog = "-"
 errorlog = "-"
+# gunicorn's own lines (its errors, the access lines) in the format the product logs in
+# (BPM_LOG_FORMAT, docs/logging.md); the settings validate both values when the app loads.
+logconfig_dict = log_format.gunicorn_logconfig_dict(
+    os.getenv("BPM_LOG_FORMAT", "text").strip().lower(),
+    os.getenv("BPM_LOG_LEVEL", "INFO").strip().upper(),
+)
 # gunicorn >= 25.1's control socket has one default path per user, shared by every gunicorn.
 control_socket_disable = True

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from testkit import declare, fresh, work
 
-from bpm import clock, services, sweeper
+from bpm import clock, retention, services, sweeper
 from bpm.declarations import StepDeclaration as Step
 from bpm.models import SagaStatus, StepRun
 
@@ -95,8 +95,29 @@ def test_starting_a_saga_costs_one_commit_and_four_statements(the_world):
 
 def test_a_sweep_with_nothing_to_do_costs_one_query_per_part(the_world):
     with counting() as counts:
-        sweeper.sweep_once()
+        sweeper.expire_leases()
+        sweeper.redrive()
+        sweeper.flag_past_deadline()
+        sweeper.flag_stalled()
     assert counts == {"commits": 0, "statements": 4, "savepoints": 0}
+
+
+def test_a_whole_sweep_costs_the_same_however_many_sagas_have_finished(the_world):
+    declare("local_1", Step("s0", "test.local", "test.local"))
+
+    def sweep_cost(finished: int) -> dict[str, int]:
+        for _ in range(finished):
+            services.saga_start(definition="local_1", input={}, actor="test")
+        work()
+        # Past the rollup's lag, so the totals have something to roll up; retention is due.
+        clock.advance(120)
+        retention.forget_last_pass()
+        with counting() as counts:
+            sweeper.sweep_once()
+        return counts
+
+    sweep_cost(1)  # the first sweep ever also makes the rollup's first rows
+    assert sweep_cost(1) == sweep_cost(30)
 
 
 def test_a_redrive_costs_the_same_queries_for_one_lost_doorbell_or_many(the_world, redis):
