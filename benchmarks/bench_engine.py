@@ -32,6 +32,7 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from benchmarks import suite  # noqa: E402
+from bpm import embedded_redis  # noqa: E402
 from bpm.models import SagaInstance  # noqa: E402
 
 
@@ -64,22 +65,30 @@ def parse(argv: list[str] | None = None) -> suite.Options:
     return dataclasses.replace(base, log_dir=settings.VAR_DIR / "logs", **chosen)
 
 
-def prepare() -> None:
-    """Start the embedded Redis if it is the one configured, migrate, and empty Redis."""
-    if settings.EMBEDDED_REDIS:
-        from bpm import embedded_redis
+def prepare() -> Path | None:
+    """Start the embedded Redis if it is the one configured, migrate, and empty Redis.
 
-        embedded_redis.ensure_running(embedded_redis.socket_path_from_url(settings.REDIS_CONNECTION["URL"]))
+    Returns the socket of the embedded Redis when this call started it, for `main` to stop.
+    """
+    started = None
+    if settings.EMBEDDED_REDIS:
+        socket = embedded_redis.socket_path_from_url(settings.REDIS_CONNECTION["URL"])
+        started = socket if embedded_redis.ensure_running(socket) else None
     call_command("migrate", verbosity=0)
     django_rq.get_connection(settings.BPM_QUEUES[0]).flushdb()
     SagaInstance.objects.filter(definition_name__startswith="bench_").delete()
+    return started
 
 
 def main(argv: list[str] | None = None) -> None:
     options = parse(argv)
-    prepare()
-    figures = suite.measure(options, progress=lambda line: print(line, flush=True))
-    SagaInstance.objects.filter(definition_name__startswith="bench_").delete()
+    started_redis = prepare()
+    try:
+        figures = suite.measure(options, progress=lambda line: print(line, flush=True))
+        SagaInstance.objects.filter(definition_name__startswith="bench_").delete()
+    finally:
+        if started_redis is not None:
+            embedded_redis.stop(started_redis)
     print(suite.report(figures, options))
 
 

@@ -31,8 +31,9 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from benchmarks import handlers, throughput  # noqa: E402
-from benchmarks.bench_engine import prepare  # noqa: E402
+from benchmarks.bench_engine import positive, prepare  # noqa: E402
 from benchmarks.counting import counting  # noqa: E402
+from bpm import embedded_redis  # noqa: E402
 
 
 def statement_kind(sql: str) -> str:
@@ -97,10 +98,19 @@ def where_time_goes(stats: pstats.Stats, total: float) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sagas", type=int, default=50)
-    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sagas", type=positive, default=50)
+    parser.add_argument("--top", type=positive, default=25)
     args = parser.parse_args()
-    prepare()
+    started_redis = prepare()
+    try:
+        profile(args.sagas, args.top)
+    finally:
+        if started_redis is not None:
+            embedded_redis.stop(started_redis)
+
+
+def profile(sagas: int, top: int) -> None:
+    """Print the SQL of one saga by kind, then profile `sagas` sagas' steps."""
     handlers.declare_all()
     throughput.steps_per_second(handlers.TRANSACTIONAL, 5, inline_steps=8)  # warm-up
 
@@ -110,14 +120,14 @@ def main() -> None:
         print(f"  {count:4d}  {kind}")
     print(f"  {sum(kinds.values()):4d}  in all ({sum(kinds.values()) / steps:.2f} per step)")
 
-    for _ in range(args.sagas):
+    for _ in range(sagas):
         throughput.start(handlers.TRANSACTIONAL)
     profiler = cProfile.Profile()
     with counting() as cost:
         profiler.enable()
         elapsed = throughput.work()
         profiler.disable()
-    total = args.sagas * steps
+    total = sagas * steps
     print(
         f"\n{total} steps in {elapsed:.2f}s ({total / elapsed:.0f} steps/s); per step:"
         f" {cost.queries / total:.2f} queries, {cost.commits / total:.2f} commits,"
@@ -127,10 +137,10 @@ def main() -> None:
     print("\n".join(where_time_goes(pstats.Stats(profiler), elapsed)))
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(args.top)
+    stats.sort_stats("cumulative").print_stats(top)
     print(out.getvalue())
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
     print(out.getvalue())
 
 
