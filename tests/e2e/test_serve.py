@@ -39,9 +39,24 @@ from orders.models import Order
 pytestmark = [pytest.mark.e2e]
 
 SECRET_KEY = "test-only-5d0c8e2a7b914f36a8c1e5d27f0b9a4c6e3d8f1b2a7c5e9d0f4b6a8c3e1d7f2a"
-# What a load balancer would poll. Any page that needs the database, Redis and the static files'
-# manifest to answer 200 will do.
-READY_PATH = "/admin/login/"
+# What a load balancer polls: 200 once the database, migrations, Redis, a worker on every queue
+# and a fresh sweeper are there (docs/monitoring.md).
+READY_PATH = "/readyz"
+# Every metric the issue names, by the name in its `# TYPE` line (counters without `_total`).
+METRICS = (
+    "bpm_sagas",
+    "bpm_stuck_sagas",
+    "bpm_saga_duration_seconds",
+    "bpm_step_duration_seconds",
+    "bpm_step_attempts",
+    "bpm_queue_jobs",
+    "bpm_workers",
+    "bpm_sweeper_last_run_timestamp_seconds",
+    "bpm_leases_expired",
+    "bpm_redrives",
+    "bpm_http_requests",
+    "bpm_http_request_duration_seconds",
+)
 # serve's own stop timeout in these tests, and the margin to kill what is left and exit.
 STOP_TIMEOUT = 10
 EXIT_MARGIN = 10
@@ -314,6 +329,14 @@ def test_serve_restarts_a_killed_worker_runs_a_saga_and_stops_cleanly(serve, tmp
     assert call_api(served.base, token, "GET", f"/api/v1/orders/{order['id']}/")["state"] == (
         "APPROVED"
     )
+    with urllib.request.urlopen(served.base + "/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    assert [name for name in METRICS if f"# TYPE {name} " not in metrics] == []
+    # Counted by the worker processes and gunicorn's, all in one exposition (multiprocess).
+    assert 'bpm_step_attempts_total{definition="place_order"' in metrics
+    completed = 'bpm_saga_duration_seconds_count{definition="place_order",outcome="completed"}'
+    assert completed in metrics
+    assert 'bpm_http_requests_total{route="/api/v1/orders/",method="POST",status="201"}' in metrics
 
     # A step in progress when SIGTERM arrives: its worker finishes it before exiting.
     slow = {**order_body, "payment_method": "card_slow", "total": "1.00"}
