@@ -56,6 +56,11 @@ def bind_process(**fields: Any) -> None:
     _process.update(_clean(fields))
 
 
+def unbind_process() -> None:
+    """Forget what `bind_process` set (tests: a Worker built in one test names no later line)."""
+    _process.clear()
+
+
 def current() -> dict[str, Any]:
     """Return the fields that apply here and now."""
     return {**_process, **(_scope.get() or {})}

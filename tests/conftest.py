@@ -8,7 +8,7 @@ import django_rq
 import pytest
 from django.conf import settings
 
-from bpm import clock, definitions
+from bpm import clock, definitions, log_context
 
 pytest_plugins = ["testkit"]
 pytest.register_assert_rewrite("testkit")
@@ -57,6 +57,7 @@ def _fresh_clock_and_caches() -> Iterator[None]:
     yield
     clock.reset()
     definitions.steps_of.cache_clear()
+    log_context.unbind_process()
 
 
 @pytest.fixture

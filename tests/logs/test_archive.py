@@ -8,8 +8,8 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from archived_rows import rows_of
 from django.core.management import CommandError, call_command
-from saga_rows import rows_of
 
 from bpm import clock
 from bpm.models import SagaInstance

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import django_rq
 import pytest
+from archived_rows import rows_of
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from factories import UserFactory
-from saga_rows import rows_of
 
 from bpm import clock, retention, sweeper
 from bpm.api.models import IdempotencyRecord

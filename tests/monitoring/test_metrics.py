@@ -105,9 +105,11 @@ def test_an_outcome_whose_transaction_rolls_back_is_not_counted(client: Client) 
     counted = metrics.step_attempts.labels(*labels)._value.get()
 
     with transaction.atomic():
-        saga, run = engine._lock(run.id)
-        engine._claim(saga, run, str(run.token), actor="test")
-        engine.record(saga, run, engine.Outcome(engine.Outcome.SUCCEEDED, output={}), actor="t")
+        claimed = engine.claim(run.id, str(run.token), None, actor="test")
+        assert claimed is not None
+        view, claimed_run, _, _ = claimed
+        succeeded = engine.Outcome(engine.OutcomeKind.SUCCEEDED, output={})
+        engine.record(view, claimed_run, succeeded, actor="test")
         transaction.set_rollback(True)
 
     assert metrics.step_attempts.labels(*labels)._value.get() == counted
