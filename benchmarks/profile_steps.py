@@ -62,13 +62,13 @@ OWN_TIME = {
 # Functions whose time, callees included, says what the engine spends it on.
 PARTS = {
     "engine.execute: a step, all of it": "engine.py:execute",
-    "  engine._lock: find and lock the saga, reload the run": "engine.py:_lock",
-    "  barrier.enter: the barrier row (two savepoints)": "barrier.py:enter",
+    "  engine._lock_run: lock the saga and read the run (one query)": "engine.py:_lock_run",
+    "  barrier.enter: the barrier row (INSERT … ON CONFLICT DO NOTHING)": "barrier.py:enter",
     "  engine._call: the no-op handler under its timeout": "engine.py:_call",
     "  engine.record: store the outcome, plan, save": "engine.py:record",
-    "    engine.advance: read the runs, plan, schedule the next": "engine.py:advance",
-    "    engine.latest_runs: read every run of the saga": "engine.py:latest_runs",
-    "  models .log: one event row each (3 per step)": "models.py:log",
+    "    engine.follow_plan: plan, schedule the next": "engine.py:follow_plan",
+    "    engine.latest_runs: read every run of the saga (once per job)": "engine.py:latest_runs",
+    "    engine._save: the changed rows, and the events in one insert": "engine.py:_save",
     "rq perform_job: RQ's bookkeeping around each job and the job": "base.py:perform_job",
 }
 
