@@ -329,6 +329,7 @@ def _saga(
             "finished_at": updated if finished else None,
             "deadline": None,
             "owner_id": None,
+            "request_id": "",
         }
     )
 
@@ -479,6 +480,7 @@ SAGA_COLUMNS = (
     "finished_at",
     "deadline",
     "owner_id",
+    "request_id",
 )
 RUN_COLUMNS = (
     "saga_id",

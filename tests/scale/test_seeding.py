@@ -43,17 +43,17 @@ def test_seeded_sagas_have_the_status_their_runs_lead_the_planner_to() -> None:
         forward = planner.decide(specs, SagaStatus.RUNNING, states)
         backward = planner.decide(specs, SagaStatus.COMPENSATING, states)
         if saga.status == SagaStatus.COMPLETED:
-            assert forward.move == planner.Decision.COMPLETE
+            assert forward.move == planner.Move.COMPLETE
         elif saga.status == SagaStatus.COMPENSATED:
-            assert backward.move == planner.Decision.COMPENSATED
+            assert backward.move == planner.Move.COMPENSATED
             assert saga.failure and saga.failure["step"]
         elif saga.stuck_direction == Direction.COMPENSATION:
-            assert (backward.move, backward.reason) == ("stuck", saga.stuck_reason)
+            assert (backward.move, backward.reason) == (planner.Move.STUCK, saga.stuck_reason)
         elif saga.stuck_reason in SWEEPER_REASONS:
             # Flagged by the sweeper: its waiting run was cancelled, a retry runs it again.
-            assert forward.move == planner.Decision.RUN
+            assert forward.move == planner.Move.RUN
         else:
-            assert (forward.move, forward.reason) == ("stuck", saga.stuck_reason)
+            assert (forward.move, forward.reason) == (planner.Move.STUCK, saga.stuck_reason)
         finished = saga.status != SagaStatus.STUCK
         assert (saga.finished_at is not None) == finished
         assert saga.updated_at >= saga.created_at
