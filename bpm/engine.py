@@ -44,7 +44,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import DatabaseError, connection, models, transaction
 
 from bpm import (
     barrier,
@@ -197,9 +197,53 @@ def lock_saga(saga_id: uuid.UUID) -> SagaRows:
 def _save(saga: SagaInstance, *runs: StepRun, saga_fields: Iterable[str] | None = None) -> None:
     """Write the changed runs, the saga row and every event they logged (one insert)."""
     for run in runs:
-        run.save()
-    saga.save(update_fields=saga_fields)
+        _update_row(run)
+    _update_row(saga, saga_fields)
     _write_events([saga])
+
+
+def _update_row(row: models.Model, fields: Iterable[str] | None = None) -> None:
+    """UPDATE an existing row's columns (all, or `fields`), as `save()` does for a locked row.
+
+    The same statement as `save()`, without building it through the ORM each step: its SQL is
+    kept per model, columns and database (no data is cached). A row never saved goes through
+    `save()`.
+    """
+    if row._state.adding:
+        row.save(update_fields=fields)
+        return
+    sql, columns = _update_statement(type(row), tuple(fields) if fields is not None else None)
+    values = [field.get_db_prep_save(field.pre_save(row, False), connection) for field in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, row._meta.pk.get_db_prep_value(row.pk, connection)])
+        if cursor.rowcount != 1:
+            raise DatabaseError(f"{type(row).__name__} {row.pk} vanished under its lock")
+
+
+_update_statements: dict[
+    tuple[str, type[models.Model], tuple[str, ...] | None], tuple[str, list[models.Field[Any, Any]]]
+] = {}
+
+
+def _update_statement(
+    model: type[models.Model], fields: tuple[str, ...] | None
+) -> tuple[str, list[models.Field[Any, Any]]]:
+    key = (connection.vendor, model, fields)
+    if key not in _update_statements:
+        meta = model._meta
+        columns = [
+            f
+            for f in meta.concrete_fields
+            if not f.primary_key and (fields is None or f.name in fields or f.attname in fields)
+        ]
+        assert meta.pk is not None
+        quote = connection.ops.quote_name
+        assignments = ", ".join(f"{quote(f.column)} = %s" for f in columns)
+        _update_statements[key] = (
+            f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s",
+            columns,
+        )
+    return _update_statements[key]
 
 
 def _write_events(sagas: Iterable[SagaInstance]) -> None:
@@ -563,7 +607,7 @@ def record(
         case OutcomeKind.FAULT:
             assert outcome.error is not None
             _record_fault(saga, run, outcome.error, actor=actor)
-    run.save()
+    _update_row(run)
     continuation = None
     if saga.is_active:
         inline_queue = run.step.queue if inline else None
