@@ -167,11 +167,10 @@ def _step(saga: SagaInstance, step_id: int) -> StepDefinition:
 
 def _lock_run(run_id: int, view: SagaRows | None) -> tuple[SagaRows, StepRun] | None:
     """Lock the run's saga and read both in one query; reuse the view's runs while it is current."""
-    try:
-        run = StepRun.objects.select_related("saga").select_for_update(of=("saga",)).get(pk=run_id)
-    except StepRun.DoesNotExist:
+    locked = _read_run_locking_saga(run_id)
+    if locked is None:
         return None
-    saga = run.saga
+    run, saga = locked
     if view is None or view.saga.pk != saga.pk or view.saga.updated_at != saga.updated_at:
         view = SagaRows(saga)
     else:
@@ -183,6 +182,67 @@ def _lock_run(run_id: int, view: SagaRows | None) -> tuple[SagaRows, StepRun] | 
     if view.runs is not None:
         view.runs[(run.step.name, run.direction)] = run
     return view, run
+
+
+def _read_run_locking_saga(run_id: int) -> tuple[StepRun, SagaInstance] | None:
+    """Read a run and its saga in one query that locks the saga row (`FOR UPDATE OF`).
+
+    The query `StepRun.objects.select_related("saga").select_for_update(of=("saga",))` makes,
+    with its SQL kept per database rather than compiled by the ORM for every step; the rows are
+    converted by the fields' own converters, as the ORM does.
+    """
+    sql, columns = _lock_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [run_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for value, (col, converters) in zip(row, columns, strict=True):
+        for convert in converters:
+            value = convert(value, col, connection)
+        values.append(value)
+    run_fields = [f.attname for f in StepRun._meta.concrete_fields]
+    saga_fields = [f.attname for f in SagaInstance._meta.concrete_fields]
+    run = StepRun.from_db(connection.alias, run_fields, values[: len(run_fields)])
+    saga = SagaInstance.from_db(connection.alias, saga_fields, values[len(run_fields) :])
+    run.saga = saga
+    return run, saga
+
+
+_lock_statements: dict[str, tuple[str, list[tuple[Any, list[Any]]]]] = {}
+
+
+def _lock_statement() -> tuple[str, list[tuple[Any, list[Any]]]]:
+    if connection.vendor not in _lock_statements:
+        quote = connection.ops.quote_name
+        runs, sagas = StepRun._meta.db_table, SagaInstance._meta.db_table
+        fields = [
+            *((runs, f) for f in StepRun._meta.concrete_fields),
+            *((sagas, f) for f in SagaInstance._meta.concrete_fields),
+        ]
+        columns = []
+        for table, f in fields:
+            col = f.get_col(table)
+            # In the ORM's order: the backend's converters, then the column's own.
+            converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            columns.append((col, converters))
+        saga_fk = StepRun._meta.get_field("saga")
+        assert isinstance(saga_fk, models.ForeignKey)
+        lock = ""
+        if connection.features.has_select_for_update_of:
+            lock = f" FOR UPDATE OF {quote(sagas)}"
+        elif connection.features.has_select_for_update:
+            lock = " FOR UPDATE"
+        select = ", ".join(f"{quote(table)}.{quote(f.column)}" for table, f in fields)
+        _lock_statements[connection.vendor] = (
+            f"SELECT {select} FROM {quote(runs)} INNER JOIN {quote(sagas)}"
+            f" ON ({quote(runs)}.{quote(saga_fk.column)} = {quote(sagas)}."
+            f"{quote(SagaInstance._meta.pk.column)})"
+            f" WHERE {quote(runs)}.{quote(StepRun._meta.pk.column)} = %s{lock}",
+            columns,
+        )
+    return _lock_statements[connection.vendor]
 
 
 def lock_saga(saga_id: uuid.UUID) -> SagaRows:
