@@ -44,7 +44,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import DatabaseError, connection, models, transaction
 
 from bpm import (
     barrier,
@@ -167,11 +167,10 @@ def _step(saga: SagaInstance, step_id: int) -> StepDefinition:
 
 def _lock_run(run_id: int, view: SagaRows | None) -> tuple[SagaRows, StepRun] | None:
     """Lock the run's saga and read both in one query; reuse the view's runs while it is current."""
-    try:
-        run = StepRun.objects.select_related("saga").select_for_update(of=("saga",)).get(pk=run_id)
-    except StepRun.DoesNotExist:
+    locked = _read_run_locking_saga(run_id)
+    if locked is None:
         return None
-    saga = run.saga
+    run, saga = locked
     if view is None or view.saga.pk != saga.pk or view.saga.updated_at != saga.updated_at:
         view = SagaRows(saga)
     else:
@@ -183,6 +182,67 @@ def _lock_run(run_id: int, view: SagaRows | None) -> tuple[SagaRows, StepRun] | 
     if view.runs is not None:
         view.runs[(run.step.name, run.direction)] = run
     return view, run
+
+
+def _read_run_locking_saga(run_id: int) -> tuple[StepRun, SagaInstance] | None:
+    """Read a run and its saga in one query that locks the saga row (`FOR UPDATE OF`).
+
+    The query `StepRun.objects.select_related("saga").select_for_update(of=("saga",))` makes,
+    with its SQL kept per database rather than compiled by the ORM for every step; the rows are
+    converted by the fields' own converters, as the ORM does.
+    """
+    sql, columns = _lock_statement()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [run_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = []
+    for value, (col, converters) in zip(row, columns, strict=True):
+        for convert in converters:
+            value = convert(value, col, connection)
+        values.append(value)
+    run_fields = [f.attname for f in StepRun._meta.concrete_fields]
+    saga_fields = [f.attname for f in SagaInstance._meta.concrete_fields]
+    run = StepRun.from_db(connection.alias, run_fields, values[: len(run_fields)])
+    saga = SagaInstance.from_db(connection.alias, saga_fields, values[len(run_fields) :])
+    run.saga = saga
+    return run, saga
+
+
+_lock_statements: dict[str, tuple[str, list[tuple[Any, list[Any]]]]] = {}
+
+
+def _lock_statement() -> tuple[str, list[tuple[Any, list[Any]]]]:
+    if connection.vendor not in _lock_statements:
+        quote = connection.ops.quote_name
+        runs, sagas = StepRun._meta.db_table, SagaInstance._meta.db_table
+        fields = [
+            *((runs, f) for f in StepRun._meta.concrete_fields),
+            *((sagas, f) for f in SagaInstance._meta.concrete_fields),
+        ]
+        columns = []
+        for table, f in fields:
+            col = f.get_col(table)
+            # In the ORM's order: the backend's converters, then the column's own.
+            converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            columns.append((col, converters))
+        saga_fk = StepRun._meta.get_field("saga")
+        assert isinstance(saga_fk, models.ForeignKey)
+        lock = ""
+        if connection.features.has_select_for_update_of:
+            lock = f" FOR UPDATE OF {quote(sagas)}"
+        elif connection.features.has_select_for_update:
+            lock = " FOR UPDATE"
+        select = ", ".join(f"{quote(table)}.{quote(f.column)}" for table, f in fields)
+        _lock_statements[connection.vendor] = (
+            f"SELECT {select} FROM {quote(runs)} INNER JOIN {quote(sagas)}"
+            f" ON ({quote(runs)}.{quote(saga_fk.column)} = {quote(sagas)}."
+            f"{quote(SagaInstance._meta.pk.column)})"
+            f" WHERE {quote(runs)}.{quote(StepRun._meta.pk.column)} = %s{lock}",
+            columns,
+        )
+    return _lock_statements[connection.vendor]
 
 
 def lock_saga(saga_id: uuid.UUID) -> SagaRows:
@@ -197,17 +257,95 @@ def lock_saga(saga_id: uuid.UUID) -> SagaRows:
 def _save(saga: SagaInstance, *runs: StepRun, saga_fields: Iterable[str] | None = None) -> None:
     """Write the changed runs, the saga row and every event they logged (one insert)."""
     for run in runs:
-        run.save()
-    saga.save(update_fields=saga_fields)
+        _update_row(run)
+    _update_row(saga, saga_fields)
     _write_events([saga])
+
+
+def _update_row(row: models.Model, fields: Iterable[str] | None = None) -> None:
+    """UPDATE an existing row's columns (all, or `fields`), as `save()` does for a locked row.
+
+    The same statement as `save()`, without building it through the ORM each step: its SQL is
+    kept per model, columns and database (no data is cached). A row never saved goes through
+    `save()`.
+    """
+    if row._state.adding:
+        row.save(update_fields=fields)
+        return
+    sql, columns = _update_statement(type(row), tuple(fields) if fields is not None else None)
+    values = [field.get_db_prep_save(field.pre_save(row, False), connection) for field in columns]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, row._meta.pk.get_db_prep_value(row.pk, connection)])
+        if cursor.rowcount != 1:
+            raise DatabaseError(f"{type(row).__name__} {row.pk} vanished under its lock")
+
+
+_update_statements: dict[
+    tuple[str, type[models.Model], tuple[str, ...] | None], tuple[str, list[models.Field[Any, Any]]]
+] = {}
+
+
+def _update_statement(
+    model: type[models.Model], fields: tuple[str, ...] | None
+) -> tuple[str, list[models.Field[Any, Any]]]:
+    key = (connection.vendor, model, fields)
+    if key not in _update_statements:
+        meta = model._meta
+        columns = [
+            f
+            for f in meta.concrete_fields
+            if not f.primary_key and (fields is None or f.name in fields or f.attname in fields)
+        ]
+        assert meta.pk is not None
+        quote = connection.ops.quote_name
+        assignments = ", ".join(f"{quote(f.column)} = %s" for f in columns)
+        _update_statements[key] = (
+            f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s",
+            columns,
+        )
+    return _update_statements[key]
 
 
 def _write_events(sagas: Iterable[SagaInstance]) -> None:
     events: list[SagaEvent] = []
     for saga in sagas:
         events.extend(saga.take_events())
-    if events:
+    if len(events) > EVENTS_IN_ONE_STATEMENT:  # a sweep's batch: bulk_create sizes the inserts
         SagaEvent.objects.bulk_create(events)
+    elif events:
+        _insert_events(events)
+
+
+# A step logs a few events; a sweep's batch, hundreds.
+EVENTS_IN_ONE_STATEMENT = 20
+
+
+def _insert_events(events: list[SagaEvent]) -> None:
+    """INSERT these events in one statement, as bulk_create does, with its SQL kept per count.
+
+    Nothing reads an event's id after it is written, so none is returned.
+    """
+    fields = [f for f in SagaEvent._meta.concrete_fields if not f.primary_key]
+    key = (connection.vendor, len(events))
+    if key not in _insert_statements:
+        quote = connection.ops.quote_name
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        _insert_statements[key] = (
+            f"INSERT INTO {quote(SagaEvent._meta.db_table)}"
+            f" ({', '.join(quote(f.column) for f in fields)})"
+            f" VALUES {', '.join([row] * len(events))}"
+        )
+    params: list[Any] = []
+    for event in events:
+        # A run created in this transaction got its id after the event was logged.
+        if event.step_run_id is None and event.step_run is not None:
+            event.step_run_id = event.step_run.pk
+        params.extend(f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_statements[key], params)
+
+
+_insert_statements: dict[tuple[str, int], str] = {}
 
 
 # --- starting and following the plan ---------------------------------------------------------
@@ -563,7 +701,7 @@ def record(
         case OutcomeKind.FAULT:
             assert outcome.error is not None
             _record_fault(saga, run, outcome.error, actor=actor)
-    run.save()
+    _update_row(run)
     continuation = None
     if saga.is_active:
         inline_queue = run.step.queue if inline else None

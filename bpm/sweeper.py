@@ -6,9 +6,10 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Q
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -20,6 +21,15 @@ log = logging.getLogger(__name__)
 
 SWEEPER = "sweeper"
 BATCH = 500
+# How many batches of due runs one sweep looks through for dead doorbells. Live doorbells are
+# skipped, not rung, so without paging a backlog of BATCH live ones would hide every lost
+# doorbell behind it forever.
+REDRIVE_PAGES = 20
+
+# Where the last sweep stopped paging through due runs, as (due_at, id), when it hit
+# REDRIVE_PAGES before the end; the next sweep carries on from there and wraps around, so every
+# due run is looked at within ceil(due runs / (BATCH * REDRIVE_PAGES)) sweeps.
+_redrive_cursor: tuple[datetime, int] | None = None
 
 
 @dataclass
@@ -75,20 +85,37 @@ def redrive() -> int:
     `dispatch.live_doorbells`). The new token makes any late copy of the old doorbell stale, so
     a wrong guess costs one refused job, never a second claim.
     """
+    global _redrive_cursor
     cutoff = clock.now() - timedelta(seconds=settings.BPM_REDRIVE_GRACE)
-    due = list(
-        StepRun.objects.filter(
-            status=StepStatus.PENDING, due_at__lte=cutoff, saga__status__in=ACTIVE_STATUSES
+    after, wrapped, rung = _redrive_cursor, _redrive_cursor is None, 0
+    for _ in range(REDRIVE_PAGES):
+        due = _due_runs(cutoff, after)
+        live = dispatch.live_doorbells([(run, run.step.queue) for run in due])
+        rung += engine.redrive(
+            [run for run in due if run.id not in live],
+            actor=SWEEPER,
+            message="no live doorbell held this due step: rang again",
         )
-        .select_related("step")
-        .order_by("due_at")[:BATCH]
+        if len(due) == BATCH:
+            after = (due[-1].due_at, due[-1].id)
+        elif wrapped:
+            _redrive_cursor = None
+            return rung
+        else:
+            # The end, having started midway: look at the runs before where the last sweep began.
+            after, wrapped = None, True
+    _redrive_cursor = after
+    return rung
+
+
+def _due_runs(cutoff: datetime, after: tuple[datetime, int] | None) -> list[StepRun]:
+    """Return a batch of due runs of active sagas, in (due_at, id) order, after `after`."""
+    due = StepRun.objects.filter(
+        status=StepStatus.PENDING, due_at__lte=cutoff, saga__status__in=ACTIVE_STATUSES
     )
-    live = dispatch.live_doorbells([(run, run.step.queue) for run in due])
-    return engine.redrive(
-        [run for run in due if run.id not in live],
-        actor=SWEEPER,
-        message="no live doorbell held this due step: rang again",
-    )
+    if after is not None:
+        due = due.filter(Q(due_at__gt=after[0]) | Q(due_at=after[0], id__gt=after[1]))
+    return list(due.select_related("step").order_by("due_at", "id")[:BATCH])
 
 
 def flag_past_deadline() -> int:

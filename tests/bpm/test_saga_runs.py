@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 from testkit import fresh, three_steps
 
-from bpm import services
-from bpm.models import EventType, SagaStatus
+from bpm import engine, services
+from bpm.models import EventType, SagaInstance, SagaStatus, StepRun
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,3 +53,22 @@ def test_the_same_runs_work_for_transactional_handlers(the_world, drained):
     drained()
     assert fresh(saga).status == SagaStatus.COMPENSATED
     assert the_world.effects[-2:] == [("b", "COMPENSATION"), ("a", "COMPENSATION")]
+
+
+def test_the_engines_locking_read_of_a_run_and_its_saga_equals_the_orms(the_world, drained):
+    saga = start(three_steps())
+    drained()
+    run = StepRun.objects.filter(saga=saga).order_by("id").last()
+    with transaction.atomic():
+        read = engine._read_run_locking_saga(run.pk)
+    assert read is not None
+    got_run, got_saga = read
+    for model, got, want in (
+        (StepRun, got_run, StepRun.objects.get(pk=run.pk)),
+        (SagaInstance, got_saga, SagaInstance.objects.get(pk=saga.pk)),
+    ):
+        for f in model._meta.concrete_fields:
+            assert getattr(got, f.attname) == getattr(want, f.attname), f.name
+    assert got_run.saga is got_saga
+    with transaction.atomic():
+        assert engine._read_run_locking_saga(run.pk + 10**6) is None

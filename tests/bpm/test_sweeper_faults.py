@@ -122,6 +122,31 @@ def test_a_doorbell_started_by_an_unregistered_worker_is_rung_again(the_world, s
     assert sweeper.redrive() == 1
 
 
+def test_a_lost_doorbell_behind_more_live_ones_than_a_batch_is_rung_within_bounded_sweeps(
+    the_world, monkeypatch, settings
+):
+    # A batch of 4 and 2 batches a sweep: 13 due runs are all looked at within 2 sweeps.
+    monkeypatch.setattr(sweeper, "BATCH", 4)
+    monkeypatch.setattr(sweeper, "REDRIVE_PAGES", 2)
+    monkeypatch.setattr(sweeper, "_redrive_cursor", None)
+    sagas = [start(three_steps()) for _ in range(13)]
+    runs = [StepRun.objects.get(saga=saga) for saga in sagas]
+
+    def lose(run: StepRun) -> None:
+        queue, job = doorbell_of(run)
+        queue.remove(job)
+
+    lose(runs[-1])  # behind 12 live doorbells, three batches of them
+    clock.advance(settings.BPM_REDRIVE_GRACE + 1)
+    assert sweeper.redrive() == 0  # the first 8 due runs, all live
+    lose(runs[2])  # before where this sweep stopped
+    assert sweeper.redrive() == 1  # carries on from the 9th: the last one
+    assert sweeper.redrive() == 1  # starts again from the first: the third one
+    assert sweeper.redrive() == 0
+    redriven = {run.pk for run in runs if StepRun.objects.get(pk=run.pk).token != run.token}
+    assert redriven == {runs[2].pk, runs[-1].pk}
+
+
 def test_the_old_doorbell_of_a_redriven_run_is_refused(the_world, drained, redis, settings):
     saga = start(three_steps())
     run = StepRun.objects.get(saga=saga)
