@@ -11,13 +11,15 @@ from bpm.management.commands.runstack import Command
 
 
 def planned(*, demo: bool = True) -> dict[str, list[str]]:
-    return {child.name: child.args for child in Command().plan_children(port=8000, demo=demo)}
+    """Return each planned process's manage.py arguments, by name."""
+    children = Command().plan_children(port=8000, demo=demo)
+    return {child.name: child.command_line()[2:] for child in children}
 
 
 def test_the_sites_demo_trickle_is_planned_after_the_engines_processes():
     children = Command().plan_children(port=8000, demo=True)
     assert [child.name for child in children] == ["worker-1", "worker-2", "sweeper", "web", "demo"]
-    assert children[-1].args == ["demo_trickle"]
+    assert children[-1].command_line()[1:] == ["manage.py", "demo_trickle"]
     assert children[-1].may_finish
     assert "demo_trickle" in get_commands()
 
