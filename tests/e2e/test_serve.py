@@ -42,19 +42,19 @@ SECRET_KEY = "test-only-5d0c8e2a7b914f36a8c1e5d27f0b9a4c6e3d8f1b2a7c5e9d0f4b6a8c
 # What a load balancer polls: 200 once the database, migrations, Redis, a worker on every queue
 # and a fresh sweeper are there (docs/monitoring.md).
 READY_PATH = "/readyz"
-# Every metric the issue names, by the name in its `# TYPE` line (counters without `_total`).
+# Every metric the issue names, by the name in its `# TYPE` line.
 METRICS = (
     "bpm_sagas",
     "bpm_stuck_sagas",
     "bpm_saga_duration_seconds",
     "bpm_step_duration_seconds",
-    "bpm_step_attempts",
+    "bpm_step_attempts_total",
     "bpm_queue_jobs",
     "bpm_workers",
     "bpm_sweeper_last_run_timestamp_seconds",
-    "bpm_leases_expired",
-    "bpm_redrives",
-    "bpm_http_requests",
+    "bpm_leases_expired_total",
+    "bpm_redrives_total",
+    "bpm_http_requests_total",
     "bpm_http_request_duration_seconds",
 )
 # serve's own stop timeout in these tests, and the margin to kill what is left and exit.
