@@ -26,7 +26,8 @@ from bpm import services
 from bpm.api.models import IdempotencyRecord
 
 # Committed rows: the in-process workers that make the stuck saga need real transactions.
-pytestmark = pytest.mark.django_db(transaction=True)
+# Generated requests for half a minute: once, on the PostgreSQL pass (pyproject.toml's `slow`).
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,8 @@ from orders.models import Order
 from payments.models import ChargeStatus, GatewayCharge, Payment, PaymentStatus
 from payments.services import customer_available_credit, customer_create
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+# A SIGKILL suite: once, on the PostgreSQL pass (pyproject.toml's `slow`).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 FINISHED = (SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.STUCK, SagaStatus.ABORTED)
 
 

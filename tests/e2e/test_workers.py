@@ -63,6 +63,8 @@ def test_sagas_complete_and_compensate_on_real_workers(processes, rich, wait_for
     assert (order.state, order.rejection_reason) == ("REJECTED", "INSUFFICIENT_CREDIT")
 
 
+# A SIGKILL suite of 20 s: once, on the PostgreSQL pass (pyproject.toml's `slow`).
+@pytest.mark.slow
 def test_a_worker_killed_during_the_payment_step_still_finishes_and_charges_once(
     processes, rich, wait_for
 ):
