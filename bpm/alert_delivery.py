@@ -84,7 +84,7 @@ def deliver(notice_id: int, token: str) -> str | None:
 def _claim(notice_id: int, token: str) -> AlertNotice | None:
     with transaction.atomic():
         notice = (
-            AlertNotice.objects.select_for_update()
+            AlertNotice.objects.select_for_update(of=("self",))
             .select_related("rule")
             .filter(pk=notice_id, token=token, status=AlertNotice.Status.PENDING)
             .first()

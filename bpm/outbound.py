@@ -63,8 +63,10 @@ def _addresses(host: str, port: int) -> set[ipaddress.IPv4Address | ipaddress.IP
         pass
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except OSError as error:
-        raise UrlRefused(f"{host} does not resolve: {error}") from None
+    except OSError:
+        # Nothing to connect to now, so nothing to refuse: the call fails on its own, and is
+        # checked again (resolved again) before every send.
+        return set()
     found = set()
     for *_, sockaddr in infos:
         address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])

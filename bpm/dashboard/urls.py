@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from bpm.dashboard.alerts_page import alert_delete, alert_detail, alert_list, alert_rotate
 from bpm.dashboard.definitions_page import definition_detail, definition_list
 from bpm.dashboard.overview import overview
 from bpm.dashboard.saga_actions import saga_action
@@ -17,4 +18,8 @@ urlpatterns: list = [
     path("sagas/<uuid:saga_id>/<slug:action>/", saga_action, name="saga_action"),
     path("definitions/", definition_list, name="definitions"),
     path("definitions/<slug:name>/", definition_detail, name="definition"),
+    path("alerts/", alert_list, name="alerts"),
+    path("alerts/<int:rule_id>/", alert_detail, name="alert"),
+    path("alerts/<int:rule_id>/delete/", alert_delete, name="alert_delete"),
+    path("alerts/<int:rule_id>/rotate/", alert_rotate, name="alert_rotate"),
 ]
