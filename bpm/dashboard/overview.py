@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 
 from bpm import clock, totals
-from bpm.dashboard import statistics
+from bpm.dashboard import saved_views, statistics
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.fragment import render_page
 from bpm.dashboard.queues import queue_report
@@ -33,5 +33,6 @@ def overview(request: HttpRequest) -> HttpResponse:
         rows=statistics.status_rows(counts, param="definition"),
         totals=summed,
         rq=queue_report(),
+        saved_views=saved_views.counted(request.user),
     )
     return render_page(request, "dashboard/overview.html", "dashboard/overview_live.html", context)
