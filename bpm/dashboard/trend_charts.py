@@ -47,7 +47,7 @@ def render_outcomes(hours: Sequence[Hour]) -> SafeString:
         parts.append(
             f'<line class="trend-grid" x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}"/>'
             f'<text class="trend-axis" x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{round(top * fraction):g}</text>"
+            f"{top * fraction:g}</text>"
         )
     for index, hour in enumerate(hours):
         x0 = LEFT + index * slot + 2

@@ -41,10 +41,20 @@ def test_an_anonymous_visitor_is_sent_to_the_login_page(client):
 
 
 def test_a_client_has_no_saved_views(client):
+    owner = UserFactory(username="sam", groups=["operators"])
+    view = SavedView.objects.create(owner=owner, name="shared", query="", shared=True)
     client.force_login(UserFactory(groups=["clients"]))
     assert client.get(VIEWS).status_code == 403
     assert save(client, "x", "status=STUCK").status_code == 403
-    assert not SavedView.objects.exists()
+    assert client.post(reverse("dashboard:saved_view_delete", args=[view.pk])).status_code == 403
+    assert list(SavedView.objects.all()) == [view]
+
+
+def test_an_anonymous_visitor_cannot_delete_a_view(client):
+    owner = UserFactory(username="sam", groups=["operators"])
+    view = SavedView.objects.create(owner=owner, name="shared", query="", shared=True)
+    assert client.post(reverse("dashboard:saved_view_delete", args=[view.pk])).status_code == 302
+    assert SavedView.objects.filter(pk=view.pk).exists()
 
 
 def test_a_viewer_saves_a_view_of_their_own_and_sees_its_live_count(viewer, definition):
