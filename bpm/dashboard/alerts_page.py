@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bpm import alert_delivery, alert_rules
-from bpm.dashboard.access import dashboard_view, page_context
+from bpm.dashboard.access import dashboard_view, page_context, refused
 from bpm.errors import PermissionDenied
 from bpm.models import AlertDelivery, AlertNotice, AlertRule, SagaDefinition, StuckReason
 
@@ -90,8 +90,9 @@ def _guard(request: HttpRequest) -> None:
         raise HttpForbidden("you may not view alert rules")
 
 
-def _refuse(error: PermissionDenied) -> HttpForbidden:
-    return HttpForbidden(str(error))
+def _refuse(request: HttpRequest, reason: str, rule_id: int | None = None) -> HttpResponse:
+    back = reverse("dashboard:alert", args=[rule_id]) if rule_id else reverse("dashboard:alerts")
+    return refused(request, reason, back=back)
 
 
 @dashboard_view
@@ -104,9 +105,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = AlertRuleForm(request.POST)
         if not alert_rules.may_manage(request.user, "add"):
-            raise HttpForbidden(
-                f"{request.user.get_username()} may not add alert rules: only operators may"
-            )
+            return _refuse(request, _refusal(request, "add"))
         if form.is_valid():
             rule = alert_rules.alert_rule_create(user=request.user, values=form.cleaned_data)
             if rule.secret:
@@ -137,9 +136,7 @@ def alert_detail(request: HttpRequest, rule_id: int) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if not may_change:
-            raise HttpForbidden(
-                f"{request.user.get_username()} may not change alert rules: only operators may"
-            )
+            return _refuse(request, _refusal(request, "change"), rule.pk)
         form = AlertRuleForm(request.POST, rule=rule)
         if form.is_valid():
             alert_rules.alert_rule_update(
@@ -175,7 +172,7 @@ def alert_delete(request: HttpRequest, rule_id: int) -> HttpResponse:
     try:
         alert_rules.alert_rule_delete(user=request.user, rule_id=rule.pk)
     except PermissionDenied as error:
-        raise _refuse(error) from None
+        return _refuse(request, str(error), rule.pk)
     messages.success(request, f"The alert rule “{rule.name}” was deleted; its log stays.")
     return HttpResponseRedirect(reverse("dashboard:alerts"))
 
@@ -189,10 +186,17 @@ def alert_rotate(request: HttpRequest, rule_id: int) -> HttpResponse:
     try:
         secret = alert_rules.alert_rule_rotate_secret(user=request.user, rule_id=rule.pk)
     except PermissionDenied as error:
-        raise _refuse(error) from None
+        return _refuse(request, str(error), rule.pk)
     request.session[SECRET_KEY] = {"rule": rule.pk, "secret": secret}
     messages.success(request, "A new signing secret was made; the old one no longer verifies.")
     return HttpResponseRedirect(reverse("dashboard:alert", args=[rule.pk]))
+
+
+def _refusal(request: HttpRequest, change: str) -> str:
+    return (
+        f"{request.user.get_username()} may not {change} alert rules: that needs the "
+        f"bpm.{change}_alertrule permission, which the operators group has"
+    )
 
 
 def _initial(rule: AlertRule) -> dict[str, Any]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied as HttpForbidden
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from bpm.dashboard import saved_views
-from bpm.dashboard.access import dashboard_view, page_context
+from bpm.dashboard.access import dashboard_view, page_context, refused
 from bpm.errors import InvalidInput, NotFound, PermissionDenied
 
 
@@ -27,8 +26,8 @@ def saved_view_list(request: HttpRequest) -> HttpResponse:
                 query=request.POST.get("query", ""),
                 shared=request.POST.get("shared") == "on",
             )
-        except PermissionDenied as refused:
-            raise HttpForbidden(str(refused)) from None
+        except PermissionDenied as refusal:
+            return refused(request, str(refusal), back=reverse("dashboard:sagas"))
         except InvalidInput as invalid:
             error, status = str(invalid), 400
         else:
@@ -55,7 +54,7 @@ def saved_view_delete(request: HttpRequest, view_id: int) -> HttpResponse:
         view = saved_views.saved_view_delete(user=request.user, view_id=view_id)
     except NotFound:
         raise Http404("no such saved view") from None
-    except PermissionDenied as refused:
-        raise HttpForbidden(str(refused)) from None
+    except PermissionDenied as error:
+        return refused(request, str(error), back=reverse("dashboard:saved_views"))
     messages.success(request, f"The view “{view.name}” was deleted.")
     return HttpResponseRedirect(reverse("dashboard:saved_views"))

@@ -92,7 +92,12 @@ def test_a_viewer_reads_rules_and_the_log_but_changes_nothing(viewer, rule):
     assert "the-secret-value" not in detail.content.decode()
     assert b"Save rule" not in detail.content
     assert b"Rotate signing secret" not in detail.content
-    assert viewer.post(ALERTS, webhook_form()).status_code == 403
+    refusal = viewer.post(ALERTS, webhook_form())
+    assert refusal.status_code == 403
+    # A page of the dashboard that says why, not a bare "403 Forbidden".
+    assert (
+        "vera may not add alert rules: that needs the bpm.add_alertrule" in refusal.content.decode()
+    )
     assert (
         viewer.post(reverse("dashboard:alert", args=[rule.pk]), webhook_form()).status_code == 403
     )

@@ -73,7 +73,9 @@ def test_a_viewer_saves_a_view_of_their_own_and_sees_its_live_count(viewer, defi
 
 
 def test_a_viewer_may_not_share_a_view(viewer):
-    assert save(viewer, "everyone's", "status=STUCK", shared=True).status_code == 403
+    response = save(viewer, "everyone's", "status=STUCK", shared=True)
+    assert response.status_code == 403
+    assert "vera may not share views" in response.content.decode()
     assert not SavedView.objects.exists()
 
 
