@@ -568,3 +568,145 @@ class QueueAccess(models.Model):
 def actor_for_user(user: Any) -> str:
     """Return the actor string recorded for an operator."""
     return f"user:{user.get_username()}"
+
+
+class AlertRule(models.Model):
+    """A condition on stuck sagas that operators want to hear about, and where to say it.
+
+    It holds while at least `threshold` sagas of the definition (any, when blank) are STUCK for
+    the reason (any, when blank), counting only those stuck within the last `window_minutes`
+    when that is set. `firing_since` is when the current episode began (NULL: not firing); the
+    sweeper (bpm/alerting.py) starts and ends episodes, each with one notice.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "EMAIL", "email"
+        WEBHOOK = "WEBHOOK", "webhook"
+
+    name = models.CharField(max_length=100, unique=True)
+    definition_name = models.SlugField(
+        "definition", max_length=100, blank=True, help_text="blank: sagas of every definition"
+    )
+    stuck_reason = models.CharField(
+        max_length=32, choices=StuckReason.choices, blank=True, help_text="blank: any reason"
+    )
+    threshold = models.PositiveIntegerField(
+        default=1, help_text="fire when at least this many matching sagas are stuck"
+    )
+    window_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="count only sagas that got stuck within this many minutes; blank: all stuck",
+    )
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    email_to = models.TextField(blank=True, help_text="addresses, separated by commas")
+    webhook_url = models.CharField(max_length=500, blank=True)
+    # Signs every webhook call (HMAC-SHA256); shown to the operator once, when made or rotated.
+    secret = models.CharField(max_length=64, blank=True, editable=False)
+    is_active = models.BooleanField(default=True)
+    firing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AlertNotice(models.Model):
+    """One message about an episode of a rule (it fired, or it resolved), and its delivery.
+
+    The row is the truth, an RQ job only its doorbell (bpm/alerting.py): PENDING until due, then
+    SENDING under a lease while a worker calls out, then SENT, or PENDING again with a later due
+    time after a failed attempt, or FAILED when the attempts ran out.
+    """
+
+    class Kind(models.TextChoices):
+        FIRED = "FIRED", "fired"
+        RESOLVED = "RESOLVED", "resolved"
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "PENDING"
+        SENDING = "SENDING", "SENDING"
+        SENT = "SENT", "SENT"
+        FAILED = "FAILED", "FAILED"
+
+    # Kept (with the rule's name) when the rule is deleted: the log outlives it.
+    rule = models.ForeignKey(
+        AlertRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="notices"
+    )
+    rule_name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    episode_started_at = models.DateTimeField()
+    channel = models.CharField(max_length=16, choices=AlertRule.Channel.choices)
+    # What is sent: the JSON body of a webhook, the facts of an email.
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField(default=clock.now)
+    token = models.UUIDField(default=uuid.uuid4)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [
+            # The sweeper's look for lost doorbells: only notices still on their way.
+            models.Index(
+                fields=("due_at",),
+                name="alertnotice_unsent_due",
+                condition=Q(status__in=["PENDING", "SENDING"]),
+            ),
+            models.Index(fields=("rule", "created_at"), name="alertnotice_rule_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_name} {self.kind.lower()}"
+
+
+class AlertDelivery(models.Model):
+    """One attempt to deliver a notice: when, the HTTP status or the error."""
+
+    notice = models.ForeignKey(AlertNotice, on_delete=models.CASCADE, related_name="deliveries")
+    attempt = models.PositiveSmallIntegerField()
+    at = models.DateTimeField(default=clock.now)
+    ok = models.BooleanField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ("notice", "attempt", "id")
+
+    def __str__(self) -> str:
+        return f"attempt {self.attempt}: {'ok' if self.ok else 'failed'}"
+
+
+class SavedView(models.Model):
+    """A named filter of the saga list (its query string), a user's own or shared with all."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    name = models.CharField(max_length=100)
+    query = models.CharField(max_length=2000, blank=True)
+    shared = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ("name", "id")
+        permissions = [("share_savedview", "Can save views of the saga list shared with everyone")]
+        constraints = [
+            models.UniqueConstraint(fields=("owner", "name"), name="savedview_owner_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

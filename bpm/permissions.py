@@ -53,6 +53,11 @@ OPERATOR_EXTRA = [
     ("bpm", "skip_saga"),
     ("bpm", "compensate_saga"),
     ("bpm", "abort_saga"),
+    # Alert rules (bpm/alerting.py) and views of the saga list shared with everyone.
+    ("bpm", "add_alertrule"),
+    ("bpm", "change_alertrule"),
+    ("bpm", "delete_alertrule"),
+    ("bpm", "share_savedview"),
 ]
 # Designers compose definition versions as drafts and approve or reject other designers' drafts.
 DESIGNER_EXTRA = [("bpm", "compose_sagadefinition")]

@@ -481,3 +481,17 @@ SPECTACULAR_SETTINGS = {
         "OrderStateEnum": "orders.models.OrderState",
     },
 }
+
+# Outbound HTTP (bpm/outbound.py): the only hosts an operator's URL (an alert's webhook) may
+# call, comma-separated host names or addresses; empty, nothing is called (docs/alerts.md).
+BPM_HTTP_ALLOWED_HOSTS = envlist("BPM_HTTP_ALLOWED_HOSTS", "")
+# Alert notifications (bpm/alerting.py): attempts per notice, the first retry's delay (doubling
+# after each failure, at most BPM_ALERT_MAX_BACKOFF), and each webhook call's timeout.
+BPM_ALERT_MAX_ATTEMPTS = envint("BPM_ALERT_MAX_ATTEMPTS", "6")
+BPM_ALERT_BACKOFF = envfloat("BPM_ALERT_BACKOFF", "10")
+BPM_ALERT_MAX_BACKOFF = envfloat("BPM_ALERT_MAX_BACKOFF", "900")
+BPM_ALERT_TIMEOUT = envfloat("BPM_ALERT_TIMEOUT", "10")
+if BPM_ALERT_MAX_ATTEMPTS < 1 or BPM_ALERT_BACKOFF <= 0 or BPM_ALERT_TIMEOUT <= 0:
+    raise ImproperlyConfigured(
+        "BPM_ALERT_MAX_ATTEMPTS must be >= 1, BPM_ALERT_BACKOFF and BPM_ALERT_TIMEOUT positive"
+    )

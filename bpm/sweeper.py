@@ -13,7 +13,7 @@ from django.db.models import Q
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bpm import clock, dispatch, engine, retention, totals
+from bpm import alert_delivery, alerting, clock, dispatch, engine, retention, totals
 from bpm.models import SagaInstance, StepRun
 from bpm.states import ACTIVE_STATUSES, StepStatus, StuckReason
 
@@ -55,6 +55,10 @@ def sweep_once() -> SweepReport:
     )
     # The finished-saga totals the dashboard counts from (bpm/totals.py), a few queries.
     totals.roll_up()
+    # Alert rules fire and resolve on what the flags above just found (bpm/alerting.py); notices
+    # whose doorbell was lost are rung again.
+    alerting.evaluate()
+    alert_delivery.redrive()
     # Archive and delete old finished sagas (bpm/retention.py): long behind the rollup's watermark.
     retention.purge_due()
     return report

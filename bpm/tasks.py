@@ -8,7 +8,7 @@ import time
 
 from django.conf import settings
 
-from bpm import engine
+from bpm import alert_delivery, engine
 
 
 def answer_doorbell(run_id: int, token: str) -> None:
@@ -37,3 +37,8 @@ ring = answer_doorbell
 def _budget_left(steps: int, started: float) -> bool:
     elapsed = time.monotonic() - started
     return steps < settings.BPM_INLINE_MAX_STEPS and elapsed < settings.BPM_INLINE_MAX_SECONDS
+
+
+def answer_alert_doorbell(notice_id: int, token: str) -> None:
+    """Deliver the alert notice behind this doorbell (bpm/alert_delivery.py)."""
+    alert_delivery.deliver(notice_id, token)

@@ -9,6 +9,7 @@ from typing import Any
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django_htmx.http import HttpResponseClientRedirect
@@ -50,3 +51,9 @@ def dashboard_view(view: View) -> View:
 def page_context(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
     """Return the admin site's context (nav sidebar, theme toggle, user links) plus `extra`."""
     return {**admin.site.each_context(request), "title": title, **extra}
+
+
+def refused(request: HttpRequest, reason: str, *, back: str) -> HttpResponse:
+    """Return a 403 page in the dashboard that says why (and links `back`), not a bare 403."""
+    context = page_context(request, "Not allowed", reason=reason, back=back)
+    return render(request, "dashboard/refused.html", context, status=403)

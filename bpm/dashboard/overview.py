@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 
 from bpm import clock, totals
-from bpm.dashboard import statistics
+from bpm.dashboard import saved_views, statistics, trend_charts, trends
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.fragment import render_page
 from bpm.dashboard.queues import queue_report
@@ -21,6 +21,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     now = clock.now()
     counts = totals.counts_by("name")
     summed = statistics.status_totals(counts)
+    hours, rates = trends.hourly_outcomes(now), trends.step_failure_rates(now)
     context = page_context(
         request,
         "Sagas overview",
@@ -33,5 +34,10 @@ def overview(request: HttpRequest) -> HttpResponse:
         rows=statistics.status_rows(counts, param="definition"),
         totals=summed,
         rq=queue_report(),
+        saved_views=saved_views.counted(request.user),
+        trend_hours=hours,
+        trend_rates=rates,
+        trend_outcomes_svg=trend_charts.render_outcomes(hours),
+        trend_failures_svg=trend_charts.render_failure_rates(rates),
     )
     return render_page(request, "dashboard/overview.html", "dashboard/overview_live.html", context)

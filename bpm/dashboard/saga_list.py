@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 
 from bpm import clock
-from bpm.dashboard import keyset
+from bpm.dashboard import keyset, saved_views
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.fragment import render_page
 from bpm.dashboard.saga_filter import SagaFilter
@@ -29,5 +29,8 @@ def saga_list(request: HttpRequest) -> HttpResponse:
         page=page,
         sort=form.cleaned_data.get("sort", ""),
         now=clock.now(),
+        saved_views=saved_views.counted(request.user),
+        save_query=saved_views.normalize(request.GET.urlencode()),
+        may_share=saved_views.may_share(request.user),
     )
     return render_page(request, "dashboard/sagas.html", "dashboard/sagas_results.html", context)

@@ -2,11 +2,13 @@
 
 from django.urls import path
 
+from bpm.dashboard.alerts_page import alert_delete, alert_detail, alert_list, alert_rotate
 from bpm.dashboard.definitions_page import definition_detail, definition_list
 from bpm.dashboard.overview import overview
 from bpm.dashboard.saga_actions import saga_action
 from bpm.dashboard.saga_list import saga_list
 from bpm.dashboard.saga_page import saga_page
+from bpm.dashboard.views_page import saved_view_delete, saved_view_list
 
 app_name = "dashboard"
 
@@ -17,4 +19,10 @@ urlpatterns: list = [
     path("sagas/<uuid:saga_id>/<slug:action>/", saga_action, name="saga_action"),
     path("definitions/", definition_list, name="definitions"),
     path("definitions/<slug:name>/", definition_detail, name="definition"),
+    path("views/", saved_view_list, name="saved_views"),
+    path("views/<int:view_id>/delete/", saved_view_delete, name="saved_view_delete"),
+    path("alerts/", alert_list, name="alerts"),
+    path("alerts/<int:rule_id>/", alert_detail, name="alert"),
+    path("alerts/<int:rule_id>/delete/", alert_delete, name="alert_delete"),
+    path("alerts/<int:rule_id>/rotate/", alert_rotate, name="alert_rotate"),
 ]
