@@ -284,3 +284,26 @@ def test_a_linear_declaration_keeps_its_fingerprint_and_its_default_order():
     definition = declare("stored_after", *explicit.steps)
     assert [step.after for step in definition.steps.order_by("position")] == [[], ["a"]]
     assert settings.RQ_QUEUES
+
+
+def test_two_parallel_steps_that_ran_out_stop_the_saga_and_one_retry_runs_both_again(
+    the_world, drained
+):
+    declare(
+        "two_tails",
+        Step("a", "test.remote", "test.remote", retry=FAST),
+        Step("pay", "test.remote", kind=PIVOT, retry=FAST),
+        Step("mail", "test.remote", kind=RETRIABLE, retry=FAST, after=["pay"]),
+        Step("log", "test.remote", kind=RETRIABLE, retry=FAST, after=["pay"]),
+    )
+    the_world.will("mail", "fault", "fault", "fault")
+    the_world.will("log", "fault", "fault", "fault")
+    saga = start("two_tails")
+    drained()
+    saga = fresh(saga)
+    assert (saga.status, saga.stuck_reason) == (SagaStatus.STUCK, "RETRIES_EXHAUSTED")
+    preview = services.saga_retry(saga_id=saga.id, reason="back", actor="test", preview=True)
+    assert preview.will_run == [("mail", "FORWARD"), ("log", "FORWARD")]
+    services.saga_retry(saga_id=saga.id, reason="back", actor="test")
+    drained()
+    assert fresh(saga).status == SagaStatus.COMPLETED
