@@ -410,7 +410,6 @@ def follow_plan(
         match decision.move:
             case Move.RUN:
                 return _schedule(saga, runs, decision, actor=actor, inline_queue=inline_queue)
-
             case Move.COMPLETE:
                 saga.complete(actor=actor)
             case Move.COMPENSATE:
