@@ -209,6 +209,23 @@ class StepInline(admin.TabularInline):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is None and may_compose(request)
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        if obj is not None:
+            # A saved version is read-only: its order reads in words, not as stored JSON.
+            fields = ["waits_for" if field == "after" else field for field in fields]
+        return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return (*readonly, "waits_for") if obj is not None else readonly
+
+    @admin.display(description="after")
+    def waits_for(self, step: StepDefinition) -> str:
+        if step.after is None:
+            return "the step before" if (step.position or 0) > 1 else "starts with the saga"
+        return ", ".join(step.after) if step.after else "starts with the saga"
+
 
 class AuditInline(ReadOnlyInline):
     """Who composed, approved, rejected or deployed the version, when, and why."""

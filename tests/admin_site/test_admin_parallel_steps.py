@@ -76,3 +76,16 @@ def test_duplicating_a_version_shows_its_after_lists(designer, the_world):
     source = SagaDefinition.objects.get(name="fork2")
     page = designer.get(f"{ADD}?from={source.pk}").content.decode()
     assert 'value="-"' in page and 'value="a, b"' in page
+
+
+def test_a_versions_page_says_what_each_step_waits_for_in_words(designer):
+    designer.post(
+        ADD,
+        composed(
+            "fork3", step(1, "a"), step(2, "b"), step(3, "c", after="-"), step(4, "d", after="b, c")
+        ),
+    )
+    version = SagaDefinition.objects.get(name="fork3")
+    page = designer.get(f"/admin/bpm/sagadefinition/{version.pk}/change/").content.decode()
+    for words in ("starts with the saga", "the step before", "b, c"):
+        assert words in page
