@@ -25,6 +25,7 @@ STEP_FIELDS = (
     "jitter",
     "timeout",
     "queue",
+    "after",
 )
 ADDED = "added"
 REMOVED = "removed"
@@ -178,6 +179,8 @@ def _step_fields(position: int, step: StepDeclaration) -> dict[str, Any]:
         "jitter": retry.jitter,
         "timeout": step.timeout,
         "queue": step.queue,
+        # None: the step before it; a list: the steps it waits for (parallel branches).
+        "after": list(step.after) if step.after is not None else None,
     }
     return {name: values[name] for name in STEP_FIELDS}
 

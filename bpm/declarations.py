@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.conf import settings
 
-from bpm import registry
+from bpm import graph, registry
 from bpm.errors import DefinitionInvalid
 
 COMPENSATABLE = "COMPENSATABLE"
@@ -35,6 +36,17 @@ class StepDeclaration:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 30.0
     queue: str = "default"
+    # The steps this one waits for: None means the step before it in the list, () that it
+    # starts with the saga. Steps whose predecessors are all done run at the same time.
+    after: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.after is not None:
+            if isinstance(self.after, str):
+                raise DefinitionInvalid(
+                    f"step {self.name!r}: after must be a list of step names, not a string"
+                )
+            object.__setattr__(self, "after", tuple(self.after))
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,13 @@ class SagaDeclaration:
 
     def fingerprint(self) -> str:
         """Return a hash of everything that makes a version, to detect a changed declaration."""
-        payload = json.dumps(asdict(self), sort_keys=True, default=str)
+        fields = asdict(self)
+        for step in fields["steps"]:
+            # A step that keeps the default order hashes as it did before `after` existed, so
+            # adding the field made no new version of any linear declaration.
+            if step["after"] is None:
+                del step["after"]
+        payload = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -64,12 +82,63 @@ def validate_steps(steps: list[StepDeclaration]) -> None:
     pivots = [step.name for step in steps if step.kind == PIVOT]
     if len(pivots) > 1:
         problems.append(f"at most one pivot step is allowed, found {', '.join(pivots)}")
-    pivot_seen = False
+    order_problems = _order_problems(steps)
+    problems.extend(order_problems)
+    after_pivot: set[str] = set()
+    if not order_problems and not duplicates:
+        dag = step_graph(steps)
+        for pivot in pivots:
+            after_pivot |= graph.descendants(dag, pivot)
+            problems.extend(_pivot_problems(steps, dag, pivot))
     for step in steps:
-        problems.extend(_step_problems(step, known, after_pivot=pivot_seen))
-        pivot_seen = pivot_seen or step.kind == PIVOT
+        problems.extend(_step_problems(step, known, after_pivot=step.name in after_pivot))
     if problems:
         raise DefinitionInvalid("; ".join(problems))
+
+
+def step_graph(steps: Sequence[StepDeclaration]) -> dict[str, tuple[str, ...]]:
+    """Return each step's predecessors, the default (the step before it) resolved."""
+    return graph.predecessors((step.name, step.after) for step in steps)
+
+
+def _order_problems(steps: Sequence[StepDeclaration]) -> list[str]:
+    """Return what is wrong with the steps' `after` lists: unknown names, repeats, cycles."""
+    problems = []
+    names = {step.name for step in steps}
+    for step in steps:
+        if step.after is None:
+            continue
+        where = f"step {step.name!r}"
+        seen: set[str] = set()
+        for before in step.after:
+            if not isinstance(before, str):
+                problems.append(f"{where}: after must list step names, found {before!r}")
+            elif before == step.name:
+                problems.append(f"{where} cannot run after itself")
+            elif before not in names:
+                problems.append(f"{where} runs after {before!r}, which is not a step of this saga")
+            elif before in seen:
+                problems.append(f"{where} names {before!r} twice in after")
+            else:
+                seen.add(before)
+    if not problems:
+        cycle = graph.find_cycle(step_graph(steps))
+        if cycle:
+            problems.append("steps wait for each other in a cycle: " + " → ".join(map(repr, cycle)))
+    return problems
+
+
+def _pivot_problems(steps: Sequence[StepDeclaration], dag: graph.Graph, pivot: str) -> list[str]:
+    """Return the compensatable steps the pivot does not wait for (directly or not)."""
+    # A compensatable step after the pivot is told apart by _step_problems.
+    related = graph.ancestors(dag, pivot) | graph.descendants(dag, pivot)
+    loose = [s.name for s in steps if s.kind == COMPENSATABLE and s.name not in related]
+    if not loose:
+        return []
+    return [
+        f"the pivot {pivot!r} must run after every compensatable step, but does not wait for"
+        f" {', '.join(map(repr, loose))}"
+    ]
 
 
 def _step_problems(step: StepDeclaration, known: set[str], *, after_pivot: bool) -> list[str]:

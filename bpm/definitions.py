@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
-from bpm import registry, schemas
+from bpm import graph, registry, schemas
 from bpm.declarations import SagaDeclaration, validate_steps
 from bpm.errors import NotFound
 from bpm.models import DefinitionEventType, DefinitionStatus, SagaDefinition, StepDefinition
@@ -150,6 +150,7 @@ def _create_version(
             jitter=step.retry.jitter,
             timeout=step.timeout,
             queue=step.queue,
+            after=list(step.after) if step.after is not None else None,
         )
         for position, step in enumerate(declaration.steps, start=1)
     )
@@ -204,3 +205,10 @@ def _no_version(name: str, version: int) -> str:
 def steps_of(definition_id: int) -> tuple[StepDefinition, ...]:
     """Return a definition's steps in order; cached, since published versions never change."""
     return tuple(StepDefinition.objects.filter(definition_id=definition_id).order_by("position"))
+
+
+def is_linear(definition_id: int) -> bool:
+    """Return whether a definition's steps run one after the other (no parallel branches)."""
+    return graph.is_linear(
+        graph.predecessors((step.name, step.after) for step in steps_of(definition_id))
+    )

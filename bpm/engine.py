@@ -154,7 +154,12 @@ def plan_inputs(
 ) -> tuple[list[planner.StepSpec], dict[RunKey, planner.RunState]]:
     """Return the planner's view of a saga."""
     specs = [
-        planner.StepSpec(step.name, step.kind, bool(step.compensation))
+        planner.StepSpec(
+            step.name,
+            step.kind,
+            bool(step.compensation),
+            tuple(step.after) if step.after is not None else None,
+        )
         for step in definitions.steps_of(saga.definition_id)
     ]
     states = {key: planner.RunState(run.status, run.failure_kind) for key, run in runs.items()}
@@ -171,7 +176,14 @@ def _lock_run(run_id: int, view: SagaRows | None) -> tuple[SagaRows, StepRun] | 
     if locked is None:
         return None
     run, saga = locked
-    if view is None or view.saga.pk != saga.pk or view.saga.updated_at != saga.updated_at:
+    if (
+        view is None
+        or view.saga.pk != saga.pk
+        or view.saga.updated_at != saga.updated_at
+        # Parallel steps of one saga are recorded by several workers, whose writes may share an
+        # updated_at (one clock tick): their runs are read again under the lock every time.
+        or not definitions.is_linear(saga.definition_id)
+    ):
         view = SagaRows(saga)
     else:
         view.saga = saga
@@ -434,13 +446,22 @@ def _schedule(
     actor: str,
     inline_queue: str | None,
 ) -> Continuation | None:
-    step = next(s for s in definitions.steps_of(saga.definition_id) if s.name == decision.step)
-    run = schedule_run(saga, step, decision.direction, actor=actor, ring=False)
-    runs[(step.name, run.direction)] = run
-    if inline_queue is not None and step.queue == inline_queue:
-        return Continuation(run.id, str(run.token), SagaRows(saga, runs))
-    dispatch.ring(run, timeout=step.timeout, queue=step.queue)
-    return None
+    """Create a run of each step the decision starts, ringing all but the one continued inline.
+
+    Parallel steps are scheduled in the same transaction; their doorbells ring on its commit,
+    so any worker may take each of them.
+    """
+    steps = {s.name: s for s in definitions.steps_of(saga.definition_id)}
+    continuation = None
+    for name in decision.steps:
+        step = steps[name]
+        run = schedule_run(saga, step, decision.direction, actor=actor, ring=False)
+        runs[(step.name, run.direction)] = run
+        if continuation is None and inline_queue is not None and step.queue == inline_queue:
+            continuation = Continuation(run.id, str(run.token), SagaRows(saga, runs))
+            continue
+        dispatch.ring(run, timeout=step.timeout, queue=step.queue)
+    return continuation
 
 
 def schedule_run(

@@ -128,6 +128,9 @@ class StepDefinition(models.Model):
     jitter = models.FloatField(default=0.1, help_text="fraction of the delay, 0 to 1")
     timeout = models.FloatField(default=30.0, help_text="seconds")
     queue = models.CharField(max_length=100, default="default")
+    # The names of the steps this one waits for: null means the step before it (by position),
+    # [] that it starts with the saga (bpm/graph.py).
+    after = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ("definition", "position")
@@ -159,6 +162,7 @@ class StepDefinition(models.Model):
             retry=self.retry_policy,
             timeout=self.timeout,
             queue=self.queue,
+            after=self.after,
         )
 
     def handler_name(self, direction: str) -> str:

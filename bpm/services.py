@@ -149,18 +149,17 @@ def saga_retry(
             raise InvalidInput("must be a JSON object of step outputs", path="context")
 
     def simulate(saga: SagaInstance, states: States) -> str:
-        blocking = _blocking(saga, states)
-        if blocking is not None:
+        for blocking in _every_blocking(saga, states):
             states[blocking] = planner.RunState(StepStatus.PENDING)
         return _resume_status(saga)
 
     def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
-        blocking = _blocking(saga, runs)
+        blocking = _every_blocking(saga, runs)
         engine.edit(saga, input=input, context=context, actor=actor)
         saga.log(EventType.OPERATOR_RETRY, actor, reason, data={"plan": result.describe()})
         engine.resume(saga, actor=actor, reason=reason)
-        if blocking is not None:
-            engine.rerun(saga, runs, blocking, actor=actor)
+        for key in blocking:
+            engine.rerun(saga, runs, key, actor=actor)
 
     return _operate(saga_id, RETRY, reason, actor, preview, check, simulate, apply)
 
@@ -364,6 +363,17 @@ def _blocking(saga: SagaInstance, runs: dict[tuple[str, str], Any]) -> tuple[str
         ):
             return step, direction
     return None
+
+
+def _every_blocking(saga: SagaInstance, runs: dict[tuple[str, str], Any]) -> list[tuple[str, str]]:
+    """Return every failed or cancelled run in the stuck direction: parallel branches may have
+    several, and a retry runs them all again (a linear saga has at most one)."""
+    return [
+        (step, direction)
+        for (step, direction), run in runs.items()
+        if direction == saga.stuck_direction
+        and run.status in (StepStatus.FAILED, StepStatus.CANCELLED)
+    ]
 
 
 def _resume_status(saga: SagaInstance) -> str:

@@ -65,6 +65,15 @@ class StepForm(forms.ModelForm):
         initial="default",
         error_messages={"invalid_choice": "queue %(value)r is not configured (BPM_QUEUES)"},
     )
+    # Names separated by commas; blank keeps the default order, "-" starts the step with the saga.
+    after = forms.CharField(
+        required=False,
+        label="after",
+        help_text=(
+            "the steps this one waits for, separated by commas (they run in parallel);"
+            " blank: the step above it; -: starts with the saga"
+        ),
+    )
     # A row copied from another version is left out of the new one by ticking this box.
     omit = forms.BooleanField(
         required=False, label="leave out", help_text="not part of the new version"
@@ -85,12 +94,16 @@ class StepForm(forms.ModelForm):
             "jitter",
             "timeout",
             "queue",
+            "after",
         )
         help_texts = {"position": "order of the steps; renumbered 1, 2, 3… when saved"}
         widgets = {
             field: forms.NumberInput(attrs={"class": "vIntegerField", "step": "any"})
             for field in SECONDS_AND_FACTORS
         }
+
+    def clean_after(self) -> list[str] | None:
+        return after_names(self.cleaned_data.get("after") or "")
 
     def has_changed(self) -> bool:
         # A row left out is treated as the blank rows are: not validated, not part of the version.
@@ -115,7 +128,25 @@ class StepForm(forms.ModelForm):
             ),
             timeout=data["timeout"],
             queue=data["queue"],
+            after=data.get("after"),
         )
+
+
+def after_names(text: str) -> list[str] | None:
+    """Return the composer's `after` text as step names: None when blank, [] for "-"."""
+    text = text.strip()
+    if not text:
+        return None
+    if text == "-":
+        return []
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def after_text(after: Any) -> str:
+    """Return a step's `after` as the composer shows it (the inverse of after_names)."""
+    if after is None or isinstance(after, str):
+        return after or ""
+    return ", ".join(after) if after else "-"
 
 
 class StepFormSet(BaseInlineFormSet):
@@ -177,6 +208,23 @@ class StepInline(admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return obj is None and may_compose(request)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        if obj is not None:
+            # A saved version is read-only: its order reads in words, not as stored JSON.
+            fields = ["waits_for" if field == "after" else field for field in fields]
+        return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return (*readonly, "waits_for") if obj is not None else readonly
+
+    @admin.display(description="after")
+    def waits_for(self, step: StepDefinition) -> str:
+        if step.after is None:
+            return "the step before" if (step.position or 0) > 1 else "starts with the saga"
+        return ", ".join(step.after) if step.after else "starts with the saga"
 
 
 class AuditInline(ReadOnlyInline):
@@ -482,4 +530,6 @@ def _source_definition(request: HttpRequest) -> SagaDefinition | None:
 
 
 def _step_initial(step: StepDefinition) -> dict[str, Any]:
-    return {field: getattr(step, field) for field in StepForm.Meta.fields}
+    initial = {field: getattr(step, field) for field in StepForm.Meta.fields}
+    initial["after"] = after_text(step.after)
+    return initial

@@ -6,13 +6,13 @@ take their colours from the admin's CSS variables, so it follows the admin's lig
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from bpm import graph
 from bpm.models import Direction, StepKind, StepStatus
 
 STATES = {
@@ -63,6 +63,11 @@ class Step(Protocol):
     compensation: str
     kind: str
     max_attempts: int
+    after: Any  # the names of the steps it waits for, or None for the step before it
+
+
+Place = tuple[int, int]
+"""A step's column (its depth in the graph) and row (its place among the steps of that depth)."""
 
 
 class Run(Protocol):
@@ -80,23 +85,56 @@ def render_diagram(steps: Sequence[Step], states: Mapping[str, str] | None = Non
     if unknown:
         raise ValueError(f"unknown step states {unknown}; expected one of {sorted(STATES)}")
     has_undo = any(step.compensation for step in steps)
-    width = 2 * MARGIN + max(len(steps), 1) * (BOX_WIDTH + GAP) - GAP
-    height = 2 * MARGIN + BOX_HEIGHT + (UNDO_DROP + UNDO_HEIGHT if has_undo else 0)
+    dag = _graph(steps)
+    places = _places(dag)
+    columns = max((column for column, _ in places.values()), default=0) + 1
+    rows = max((row for _, row in places.values()), default=0) + 1
+    pitch = _row_pitch(has_undo)
+    width = 2 * MARGIN + columns * (BOX_WIDTH + GAP) - GAP
+    height = 2 * MARGIN + rows * pitch - GAP
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="saga-diagram" role="img"'
         f' width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
-        f"<title>{escape(_summary(steps))}</title>",
-        *_forward_arrows(len(steps)),
-        *_undo_arrows(steps),
+        f"<title>{escape(_summary(dag))}</title>",
+        *_forward_arrows(dag, places, pitch),
+        *_undo_arrows(steps, dag, places, pitch),
     ]
-    for index, step in enumerate(steps):
+    for step in steps:
         state = (states or {}).get(step.name, "")
-        parts.extend(_step_box(index, step, state))
+        place = places[step.name]
+        parts.extend(_step_box(place, step, state, pitch))
         if step.compensation:
-            parts.extend(_undo_box(index, step, state))
+            parts.extend(_undo_box(place, step, state, pitch))
     parts.append("</svg>")
     # Every text above went through escape().
     return mark_safe("".join(parts))
+
+
+def _graph(steps: Sequence[Step]) -> dict[str, tuple[str, ...]]:
+    """Return who waits for whom; an order that cannot run (a draft being fixed) draws as a line."""
+    dag = graph.predecessors((step.name, getattr(step, "after", None)) for step in steps)
+    names = set(dag)
+    dag = {name: tuple(b for b in before if b in names) for name, before in dag.items()}
+    if graph.find_cycle(dag):
+        return graph.predecessors((step.name, None) for step in steps)
+    return dag
+
+
+def _places(dag: graph.Graph) -> dict[str, Place]:
+    """Lay the steps out in layers: a column per depth, parallel steps one below the other."""
+    return {
+        name: (column, row)
+        for column, layer in enumerate(graph.layers(dag))
+        for row, name in enumerate(layer)
+    }
+
+
+def _row_pitch(has_undo: bool) -> int:
+    return BOX_HEIGHT + (UNDO_DROP + UNDO_HEIGHT if has_undo else 0) + GAP
+
+
+def _top(place: Place, pitch: int) -> int:
+    return MARGIN + place[1] * pitch
 
 
 def step_states(runs: Mapping[tuple[str, str], Run]) -> dict[str, str]:
@@ -119,20 +157,21 @@ def _compensation_state(status: str) -> str:
     return COMPENSATION_STATES.get(status, "failed")
 
 
-def _summary(steps: Sequence[Step]) -> str:
-    return "Saga steps: " + " → ".join(step.name for step in steps)
+def _summary(dag: graph.Graph) -> str:
+    # Steps that run at the same time are listed together: "a → b, c → d".
+    return "Saga steps: " + " → ".join(", ".join(layer) for layer in graph.layers(dag))
 
 
-def _left(index: int) -> int:
-    return MARGIN + index * (BOX_WIDTH + GAP)
+def _left(place: Place) -> int:
+    return MARGIN + place[0] * (BOX_WIDTH + GAP)
 
 
 def _cut(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
-def _step_box(index: int, step: Step, state: str) -> Iterable[str]:
-    x, y = _left(index), MARGIN
+def _step_box(place: Place, step: Step, state: str, pitch: int) -> Iterable[str]:
+    x, y = _left(place), _top(place, pitch)
     classes = f"diagram-step kind-{step.kind.lower()}" + (f" state-{state}" if state else "")
     state_attr = f' data-state="{state}"' if state else ""
     yield (
@@ -179,8 +218,8 @@ def _step_tooltip(step: Step, state: str) -> str:
     return "\n".join(lines)
 
 
-def _undo_box(index: int, step: Step, state: str) -> Iterable[str]:
-    x, y = _left(index), MARGIN + BOX_HEIGHT + UNDO_DROP
+def _undo_box(place: Place, step: Step, state: str, pitch: int) -> Iterable[str]:
+    x, y = _left(place), _top(place, pitch) + BOX_HEIGHT + UNDO_DROP
     active = state in ("compensated", "compensating")
     classes = "diagram-undo" + (f" state-{state}" if active else "")
     yield f'<g class="{classes}" data-compensation="{escape(step.name)}">'
@@ -196,7 +235,7 @@ def _undo_box(index: int, step: Step, state: str) -> Iterable[str]:
     yield "</g>"
     # The dashed link down from the step to its compensation.
     mid = x + BOX_WIDTH // 2
-    top, bottom = MARGIN + BOX_HEIGHT, y
+    top, bottom = _top(place, pitch) + BOX_HEIGHT, y
     yield (
         f'<line class="diagram-arrow diagram-undo-link" x1="{mid}" y1="{top}" x2="{mid}"'
         f' y2="{bottom - ARROW}"/>'
@@ -204,28 +243,57 @@ def _undo_box(index: int, step: Step, state: str) -> Iterable[str]:
     yield _arrowhead(mid, bottom, "down", "diagram-undo-link")
 
 
-def _forward_arrows(count: int) -> Iterable[str]:
-    y = MARGIN + BOX_HEIGHT // 2
-    for index in range(count - 1):
-        start, end = _left(index) + BOX_WIDTH, _left(index + 1)
-        yield (
-            f'<line class="diagram-arrow diagram-forward" x1="{start}" y1="{y}"'
-            f' x2="{end - ARROW}" y2="{y}"/>'
-        )
-        yield _arrowhead(end, y, "right", "diagram-forward")
+def _forward_arrows(dag: graph.Graph, places: Mapping[str, Place], pitch: int) -> Iterable[str]:
+    """Yield an arrow from each step to every step that waits for it."""
+    for name, before in dag.items():
+        for predecessor in before:
+            start, end = places[predecessor], places[name]
+            x1, x2 = _left(start) + BOX_WIDTH, _left(end)
+            y1, y2 = _top(start, pitch) + BOX_HEIGHT // 2, _top(end, pitch) + BOX_HEIGHT // 2
+            yield (
+                f'<line class="diagram-arrow diagram-forward" x1="{x1}" y1="{y1}"'
+                f' x2="{x2 - ARROW}" y2="{y2}"'
+                f' data-from="{escape(predecessor)}" data-to="{escape(name)}"/>'
+            )
+            yield _arrowhead(x2, y2, "right", "diagram-forward")
 
 
-def _undo_arrows(steps: Sequence[Step]) -> Iterable[str]:
-    """Yield the arrows from each compensation back to the one before it (newest first)."""
-    y = MARGIN + BOX_HEIGHT + UNDO_DROP + UNDO_HEIGHT // 2
-    undone = [index for index, step in enumerate(steps) if step.compensation]
-    for earlier, later in itertools.pairwise(undone):
-        start, end = _left(later) + 10, _left(earlier) + BOX_WIDTH - 10
-        yield (
-            f'<line class="diagram-arrow diagram-backward" x1="{start}" y1="{y}"'
-            f' x2="{end + ARROW}" y2="{y}"/>'
-        )
-        yield _arrowhead(end, y, "left", "diagram-backward")
+def _undo_arrows(
+    steps: Sequence[Step], dag: graph.Graph, places: Mapping[str, Place], pitch: int
+) -> Iterable[str]:
+    """Yield the arrows from each compensation to those that run after it: a step is undone
+    once every step that waited for it is undone (the nearest ones with a compensation)."""
+    undone = {step.name for step in steps if step.compensation}
+    following = graph.successors(dag)
+    for earlier in (step.name for step in steps if step.compensation):
+        for later in sorted(_nearest_undone(earlier, following, undone), key=list(dag).index):
+            start, end = places[later], places[earlier]
+            x1, x2 = _left(start) + 10, _left(end) + BOX_WIDTH - 10
+            y1 = _top(start, pitch) + BOX_HEIGHT + UNDO_DROP + UNDO_HEIGHT // 2
+            y2 = _top(end, pitch) + BOX_HEIGHT + UNDO_DROP + UNDO_HEIGHT // 2
+            yield (
+                f'<line class="diagram-arrow diagram-backward" x1="{x1}" y1="{y1}"'
+                f' x2="{x2 + ARROW}" y2="{y2}"'
+                f' data-from="{escape(later)}" data-to="{escape(earlier)}"/>'
+            )
+            yield _arrowhead(x2, y2, "left", "diagram-backward")
+
+
+def _nearest_undone(name: str, following: graph.Graph, undone: set[str]) -> set[str]:
+    """Return the steps with a compensation that follow `name` with none of those between."""
+    nearest: set[str] = set()
+    seen: set[str] = set()
+    stack = list(following.get(name, ()))
+    while stack:
+        step = stack.pop()
+        if step in seen:
+            continue
+        seen.add(step)
+        if step in undone:
+            nearest.add(step)
+        else:
+            stack.extend(following.get(step, ()))
+    return nearest
 
 
 def _arrowhead(x: int, y: int, pointing: str, kind: str) -> str:

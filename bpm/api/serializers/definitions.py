@@ -26,6 +26,11 @@ class StepDefinitionSerializer(serializers.Serializer):
     retry = RetryPolicySerializer(source="*")
     timeout = serializers.FloatField(help_text="seconds")
     queue = serializers.CharField()
+    after = serializers.ListField(
+        child=serializers.CharField(),
+        allow_null=True,
+        help_text="the steps it waits for; null: the step before it, []: starts with the saga",
+    )
 
 
 class DefinitionVersionSerializer(serializers.Serializer):
