@@ -150,6 +150,8 @@ def _create_version(
             jitter=step.retry.jitter,
             timeout=step.timeout,
             queue=step.queue,
+            action_http=step.action_http,
+            compensation_http=step.compensation_http,
         )
         for position, step in enumerate(declaration.steps, start=1)
     )

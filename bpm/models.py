@@ -128,6 +128,10 @@ class StepDefinition(models.Model):
     jitter = models.FloatField(default=0.1, help_text="fraction of the delay, 0 to 1")
     timeout = models.FloatField(default=30.0, help_text="seconds")
     queue = models.CharField(max_length=100, default="default")
+    # An HTTP call made instead of a registered handler (bpm/http_calls.py); the action or
+    # compensation field then holds its label.
+    action_http = models.JSONField(null=True, blank=True)
+    compensation_http = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ("definition", "position")
@@ -159,10 +163,16 @@ class StepDefinition(models.Model):
             retry=self.retry_policy,
             timeout=self.timeout,
             queue=self.queue,
+            action_http=self.action_http,
+            compensation_http=self.compensation_http,
         )
 
     def handler_name(self, direction: str) -> str:
         return self.action if direction == Direction.FORWARD else self.compensation
+
+    def http_call(self, direction: str) -> dict[str, Any] | None:
+        """Return the HTTP call this step makes in `direction`, or None for a handler."""
+        return self.action_http if direction == Direction.FORWARD else self.compensation_http
 
 
 class SagaInstance(FSMModelMixin, models.Model):
