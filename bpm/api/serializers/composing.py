@@ -90,7 +90,26 @@ class ActionField(serializers.Field):
         return value
 
 
-@extend_schema_field({"nullable": True, "description": "not supported by this engine version"})
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "null"},
+            {"type": "object", "maxProperties": 0},
+            {"type": "array", "maxItems": 0, "items": {}},
+        ],
+        "description": "not supported by this engine version: null or empty",
+    }
+)
+@extend_schema_field({"oneOf": [*ACTION_SCHEMA["oneOf"], {"type": "null"}]})
+class CompensationField(ActionField):
+    """An action, or null for none (the schema's oneOf cannot also say nullable the usual way)."""
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        if data is None:
+            return True, None
+        return super().validate_empty_values(data)
+
+
 class PendingFeatureField(serializers.JSONField):
     """A key of the shape this engine version cannot run yet: only its empty value passes."""
 
@@ -106,7 +125,7 @@ class RetryShapeSerializer(RequestSerializer):
 class StepShapeSerializer(RequestSerializer):
     name = StrictCharField(max_length=100)
     action = ActionField()
-    compensation = ActionField(required=False, allow_null=True, default=None)
+    compensation = CompensationField(required=False, default=None)
     kind = serializers.ChoiceField(choices=sorted(KINDS), default="compensatable")
     after = PendingFeatureField(required=False, allow_null=True, default=None)
     wait = PendingFeatureField(required=False, allow_null=True, default=None)
@@ -226,7 +245,7 @@ class StepShapeReadSerializer(serializers.Serializer):
 
     name = serializers.CharField()
     action = ActionField()
-    compensation = ActionField(allow_null=True)
+    compensation = CompensationField()
     kind = serializers.ChoiceField(choices=sorted(KINDS))
     after = PendingFeatureField(allow_null=True)
     wait = PendingFeatureField(allow_null=True)
