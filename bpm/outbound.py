@@ -62,7 +62,9 @@ def _parse_entry(value: str) -> AllowedEntry:
     if "/" in value:
         return AllowedEntry(None, _network(value, value), None)
     if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
+        host, closed, rest = value[1:].partition("]")
+        if not closed:
+            raise ValueError(f"BPM_HTTP_ALLOWED_HOSTS: {value!r} has no closing ]")
         port = _port(rest.removeprefix(":"), value) if rest else None
     elif value.count(":") == 1:
         host, _, text = value.partition(":")
