@@ -90,16 +90,6 @@ class ActionField(serializers.Field):
         return value
 
 
-@extend_schema_field(
-    {
-        "oneOf": [
-            {"type": "null"},
-            {"type": "object", "maxProperties": 0},
-            {"type": "array", "maxItems": 0, "items": {}},
-        ],
-        "description": "not supported by this engine version: null or empty",
-    }
-)
 @extend_schema_field({"oneOf": [*ACTION_SCHEMA["oneOf"], {"type": "null"}]})
 class CompensationField(ActionField):
     """An action, or null for none (the schema's oneOf cannot also say nullable the usual way)."""
@@ -110,6 +100,15 @@ class CompensationField(ActionField):
         return super().validate_empty_values(data)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "object", "maxProperties": 0},
+            {"type": "array", "maxItems": 0, "items": {}},
+        ],
+        "description": "not supported by this engine version: null or empty",
+    }
+)
 class PendingFeatureField(serializers.JSONField):
     """A key of the shape this engine version cannot run yet: only its empty value passes."""
 
