@@ -162,9 +162,14 @@ def versions_visible(name: str, user: Any) -> list[SagaDefinition]:
     return found
 
 
-def version_visible(name: str, version: int, user: Any) -> SagaDefinition:
-    """Return one version of `name` that `user` may read, or raise NotFound."""
-    found = _readable_versions(name, user).filter(version=version).first()
+def version_visible(name: str, version: str, user: Any) -> SagaDefinition:
+    """Return one version of `name` that `user` may read, or raise NotFound.
+
+    The version comes from the URL as text, so that any text gets the API's own 404.
+    """
+    if not re.fullmatch(r"[0-9]{1,9}", version):
+        raise NotFound(f"saga definition {name!r} has no version {version!r}")
+    found = _readable_versions(name, user).filter(version=int(version)).first()
     if found is None:
         raise NotFound(f"saga definition {name!r} has no version {version} you may read")
     return found

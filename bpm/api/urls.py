@@ -39,17 +39,17 @@ v1: list[URLPattern | URLResolver] = [
         name="definition-versions",
     ),
     path(
-        "definitions/<str:name>/versions/<int:version>/",
+        "definitions/<str:name>/versions/<str:version>/",
         definitions.DefinitionVersionDetail.as_view(),
         name="definition-version",
     ),
     path(
-        "definitions/<str:name>/versions/<int:version>/approve/",
+        "definitions/<str:name>/versions/<str:version>/approve/",
         definitions.DefinitionApprove.as_view(),
         name="definition-approve",
     ),
     path(
-        "definitions/<str:name>/versions/<int:version>/reject/",
+        "definitions/<str:name>/versions/<str:version>/reject/",
         definitions.DefinitionReject.as_view(),
         name="definition-reject",
     ),

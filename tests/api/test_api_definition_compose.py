@@ -179,8 +179,14 @@ def test_a_client_sees_published_versions_but_no_draft(shop, designer, as_role):
         (step(0, retry={"max_attempts": "5"}), "steps[0].retry.max_attempts"),
         (step(0, retry={"max_attempts": 0}), "steps[0].retry.max_attempts"),
         (step(0, retry={"jitter": 2}), "steps[0].retry.jitter"),
-        (shape(input_schema={"type": "object", "properties": {"x": {"$ref": "http://x"}}}), ""),
-        (step(0, action={"http": {"method": "POST", "url": "file:///etc/passwd"}}), ""),
+        (
+            shape(input_schema={"type": "object", "properties": {"x": {"$ref": "http://x"}}}),
+            "input_schema",
+        ),
+        (
+            step(0, action={"http": {"method": "POST", "url": "file:///etc/passwd"}}),
+            "steps[0].action",
+        ),
     ],
 )
 def test_hostile_shapes_are_refused_with_the_path(designer, body, field):

@@ -29,6 +29,7 @@ from bpm.api.serializers.definitions import DefinitionSerializer, DefinitionSumm
 from bpm.api.views.base import ApiView, creating, validated
 from bpm.errors import Conflict, DefinitionInvalid, InvalidInput
 from bpm.models import SagaDefinition
+from bpm.schemas import SchemaRefused
 
 
 class DefinitionList(ApiView):
@@ -98,6 +99,8 @@ def compose(declaration: Any, user: Any, reason: str) -> tuple[SagaDefinition, b
     try:
         with transaction.atomic():
             return drafts.definition_compose(declaration=declaration, user=user, reason=reason)
+    except SchemaRefused as exc:
+        raise exceptions.ValidationError({"input_schema": str(exc).split("; ")}) from None
     except DefinitionInvalid as exc:
         raise exceptions.ValidationError({"steps": str(exc).split("; ")}) from None
     except InvalidInput as exc:
@@ -139,7 +142,7 @@ class DefinitionVersionDetail(ApiView):
         parameters=VERSION_PARAMETERS,
         responses={200: VersionShapeSerializer, **error_responses(404)},
     )
-    def get(self, request: Request, name: str, version: int) -> Response:
+    def get(self, request: Request, name: str, version: str) -> Response:
         return Response(version_data(queries.version_visible(name, version, request.user)))
 
 
@@ -152,7 +155,7 @@ class DefinitionReview(ApiView):
     def review(self, definition: SagaDefinition, user: Any, text: str) -> SagaDefinition:
         return drafts.definition_approve(definition_id=definition.pk, user=user, comment=text)
 
-    def post(self, request: Request, name: str, version: int) -> Response:
+    def post(self, request: Request, name: str, version: str) -> Response:
         data = validated(self.serializer, request.data)
         definition = queries.version_visible(name, version, request.user)
         (text,) = data.values()
