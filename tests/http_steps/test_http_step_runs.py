@@ -142,3 +142,19 @@ def test_a_missing_reference_refuses_without_calling(payments, the_world):
     assert charge.output["code"] == "HTTP_REFERENCE_MISSING"
     assert "input/order_id" in charge.last_error
     assert payments.requests == []
+
+
+def test_a_step_whose_host_resolves_to_the_metadata_address_is_refused_and_compensated(
+    payments, settings, monkeypatch, the_world
+):
+    settings.BPM_HTTP_ALLOWED_HOSTS = ["127.0.0.1", "payments.example"]
+    service = type("Renamed", (), {"url": payments.url.replace("127.0.0.1", "payments.example")})
+    definition = payment_saga(service, name="http_metadata")
+    monkeypatch.setattr(outbound, "resolve", lambda host, port: ["169.254.169.254"])
+    saga = start(definition)
+    drain()
+    assert fresh(saga).status == SagaStatus.COMPENSATED
+    charge = run_of(saga, "charge")
+    assert (charge.output["code"], charge.attempts) == ("URL_REFUSED", 1)
+    assert "169.254.169.254 is not public" in charge.last_error
+    assert payments.requests == []
