@@ -6,7 +6,7 @@ from datetime import timedelta
 from email.utils import format_datetime
 
 import pytest
-from conftest import payment_saga
+from http_step_sagas import payment_saga
 from testkit import drain, fresh, work
 
 from bpm import clock, outbound, services
