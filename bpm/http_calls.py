@@ -266,9 +266,9 @@ def _header_value(name: str, value: Any, scope: dict[str, Any]) -> str:
             raise RuntimeError(f"header {name}: no secret {value['secret']!r} in BPM_HTTP_SECRETS")
         return str(value.get("prefix", "")) + secret
     text = references.fill_text(value, scope, f"headers.{name}")
-    if re.search(r"[\x00-\x1f\x7f]", text):
+    if re.search(r"[\x00-\x1f\x7f]", text) or not text.isascii():
         raise StepFailed(
-            "HTTP_HEADER_INVALID", f"header {name}: the filled value holds a control character"
+            "HTTP_HEADER_INVALID", f"header {name}: the filled value holds a control or non-ASCII character"
         )
     return text
 
