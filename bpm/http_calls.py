@@ -268,7 +268,8 @@ def _header_value(name: str, value: Any, scope: dict[str, Any]) -> str:
     text = references.fill_text(value, scope, f"headers.{name}")
     if re.search(r"[\x00-\x1f\x7f]", text) or not text.isascii():
         raise StepFailed(
-            "HTTP_HEADER_INVALID", f"header {name}: the filled value holds a control or non-ASCII character"
+            "HTTP_HEADER_INVALID",
+            f"header {name}: the filled value holds a control or non-ASCII character",
         )
     return text
 
