@@ -10,12 +10,13 @@ from typing import Any
 
 from django.conf import settings
 
-from bpm import graph, registry
+from bpm import graph, http_calls, registry
 from bpm.errors import DefinitionInvalid
 
 COMPENSATABLE = "COMPENSATABLE"
 PIVOT = "PIVOT"
 RETRIABLE = "RETRIABLE"
+HTTP_FIELDS = ("action_http", "compensation_http")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class StepDeclaration:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 30.0
     queue: str = "default"
+    # An HTTP call instead of a registered handler (bpm/http_calls.py); `action` (or
+    # `compensation`) then holds its label, http_calls.label(call).
+    action_http: dict[str, Any] | None = None
+    compensation_http: dict[str, Any] | None = None
     # The steps this one waits for: None means the step before it in the list, () that it
     # starts with the saga. Steps whose predecessors are all done run at the same time.
     after: Sequence[str] | None = None
@@ -59,13 +64,14 @@ class SagaDeclaration:
 
     def fingerprint(self) -> str:
         """Return a hash of everything that makes a version, to detect a changed declaration."""
-        fields = asdict(self)
-        for step in fields["steps"]:
-            # A step that keeps the default order hashes as it did before `after` existed, so
-            # adding the field made no new version of any linear declaration.
-            if step["after"] is None:
-                del step["after"]
-        payload = json.dumps(fields, sort_keys=True, default=str)
+        shape = asdict(self)
+        for step in shape["steps"]:
+            # Absent, they leave the fingerprints of versions declared before they existed alone:
+            # adding these fields made no new version of any declaration.
+            for name in ("after", *HTTP_FIELDS):
+                if step[name] is None:
+                    del step[name]
+        payload = json.dumps(shape, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -146,10 +152,13 @@ def _step_problems(step: StepDeclaration, known: set[str], *, after_pivot: bool)
     where = f"step {step.name!r}"
     if step.kind not in (COMPENSATABLE, PIVOT, RETRIABLE):
         problems.append(f"{where}: unknown kind {step.kind!r}")
-    if step.action not in known:
-        problems.append(f"{where}: no handler registered as {step.action!r}")
-    if step.compensation and step.compensation not in known:
-        problems.append(f"{where}: no handler registered as {step.compensation!r}")
+    problems.extend(_handler_problems(where, "action", step.action, step.action_http, known))
+    if step.compensation or step.compensation_http:
+        problems.extend(
+            _handler_problems(
+                where, "compensation", step.compensation, step.compensation_http, known
+            )
+        )
     if step.kind == RETRIABLE and step.compensation:
         problems.append(f"{where}: a retriable step carries no compensation")
     if after_pivot and step.kind != RETRIABLE:
@@ -157,6 +166,18 @@ def _step_problems(step: StepDeclaration, known: set[str], *, after_pivot: bool)
     if step.queue not in settings.RQ_QUEUES:
         problems.append(f"{where}: queue {step.queue!r} is not configured (BPM_QUEUES)")
     problems.extend(f"{where}: {problem}" for problem in _policy_problems(step))
+    return problems
+
+
+def _handler_problems(
+    where: str, role: str, name: str, call: dict[str, Any] | None, known: set[str]
+) -> list[str]:
+    """Return what is wrong with a step's action or compensation: a handler or an HTTP call."""
+    if call is None:
+        return [] if name in known else [f"{where}: no handler registered as {name!r}"]
+    problems = [f"{where}: {role}: {problem}" for problem in http_calls.call_problems(call)]
+    if not problems and name != http_calls.label(call):
+        problems.append(f"{where}: {role} {name!r} is not the label of its HTTP call")
     return problems
 
 

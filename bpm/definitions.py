@@ -151,6 +151,8 @@ def _create_version(
             timeout=step.timeout,
             queue=step.queue,
             after=list(step.after) if step.after is not None else None,
+            action_http=step.action_http,
+            compensation_http=step.compensation_http,
         )
         for position, step in enumerate(declaration.steps, start=1)
     )

@@ -51,6 +51,7 @@ from bpm import (
     clock,
     definitions,
     dispatch,
+    http_calls,
     log_context,
     metrics,
     planner,
@@ -59,7 +60,7 @@ from bpm import (
 )
 from bpm.context import StepContext
 from bpm.declarations import RetryPolicy
-from bpm.errors import Conflict, NotFound, StepFailed
+from bpm.errors import Conflict, NotFound, RetryLater, StepFailed
 from bpm.models import (
     SagaDefinition,
     SagaEvent,
@@ -526,8 +527,13 @@ def claim(
     if _doorbell_problem(view.saga, run, token):
         return None
     handler_name = run.step.handler_name(run.direction)
+    call = run.step.http_call(run.direction)
     try:
-        handler = registry.get_handler(handler_name)
+        handler = (
+            http_calls.handler_for(call, name=handler_name, timeout=run.step.timeout)
+            if call is not None
+            else registry.get_handler(handler_name)
+        )
     except KeyError:
         _stop_for_missing_handler(view.saga, run, handler_name, actor=actor)
         return None
@@ -669,12 +675,14 @@ def _outcome_of(exc: Exception) -> Outcome:
     if isinstance(exc, StepFailed):
         error = {"code": exc.code, "message": exc.message, "data": exc.data}
         return Outcome(OutcomeKind.REFUSED, error=error)
-    error = {
+    fault: dict[str, Any] = {
         "type": type(exc).__name__,
         "message": str(exc) or type(exc).__name__,
         "traceback": "".join(traceback.format_exception(exc)),
     }
-    return Outcome(OutcomeKind.FAULT, error=error)
+    if isinstance(exc, RetryLater) and exc.retry_after is not None:
+        fault["retry_after"] = exc.retry_after
+    return Outcome(OutcomeKind.FAULT, error=fault)
 
 
 def context_for(run: StepRun) -> StepContext:
@@ -763,7 +771,11 @@ def _record_fault(saga: SagaInstance, run: StepRun, error: dict[str, Any], *, ac
     if run.attempts >= step.max_attempts:
         run.exhaust(actor=actor, error=error)
         return
-    due_at = clock.now() + timedelta(seconds=backoff(step.retry_policy, run.attempts))
+    delay = backoff(step.retry_policy, run.attempts)
+    if isinstance(error.get("retry_after"), int | float):
+        # The service said when to come back (Retry-After); the policy's max backoff still caps it.
+        delay = max(delay, min(float(error["retry_after"]), step.max_backoff))
+    due_at = clock.now() + timedelta(seconds=delay)
     run.retry_later(actor=actor, error=error, due_at=due_at)
     if saga.is_active:
         dispatch.ring(run, timeout=step.timeout, queue=step.queue)

@@ -49,3 +49,12 @@ class PermissionDenied(SagaError):
 
 class DefinitionInvalid(SagaError):
     code = "definition_invalid"
+
+
+class RetryLater(Exception):
+    """A technical fault after which the step waits at least `retry_after` seconds (a service's
+    Retry-After), within its policy's max backoff; retried by policy like any other fault."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -131,6 +131,10 @@ class StepDefinition(models.Model):
     # The names of the steps this one waits for: null means the step before it (by position),
     # [] that it starts with the saga (bpm/graph.py).
     after = models.JSONField(null=True, blank=True)
+    # An HTTP call made instead of a registered handler (bpm/http_calls.py); the action or
+    # compensation field then holds its label.
+    action_http = models.JSONField(null=True, blank=True)
+    compensation_http = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ("definition", "position")
@@ -163,10 +167,16 @@ class StepDefinition(models.Model):
             timeout=self.timeout,
             queue=self.queue,
             after=self.after,
+            action_http=self.action_http,
+            compensation_http=self.compensation_http,
         )
 
     def handler_name(self, direction: str) -> str:
         return self.action if direction == Direction.FORWARD else self.compensation
+
+    def http_call(self, direction: str) -> dict[str, Any] | None:
+        """Return the HTTP call this step makes in `direction`, or None for a handler."""
+        return self.action_http if direction == Direction.FORWARD else self.compensation_http
 
 
 class SagaInstance(FSMModelMixin, models.Model):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -296,6 +297,34 @@ BPM_WORKER_POLL_INTERVAL = envint("BPM_WORKER_POLL_INTERVAL", "1")
 if BPM_WORKER_POLL_INTERVAL < 1:
     raise ImproperlyConfigured("BPM_WORKER_POLL_INTERVAL must be a whole number of seconds >= 1")
 
+# Outbound HTTP (bpm/outbound.py, docs/security.md): the only hosts that HTTP steps and webhooks
+# may call (names, IP addresses or networks, each optionally with :port); a private, loopback or
+# link-local address is reached only when its address or network is listed too.
+BPM_HTTP_ALLOWED_HOSTS = envlist("BPM_HTTP_ALLOWED_HOSTS", "")
+try:
+    from bpm.outbound import allowed_entries
+
+    allowed_entries(BPM_HTTP_ALLOWED_HOSTS)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+# Secrets that HTTP steps' headers may name ({"secret": "NAME"}), never written in a definition:
+# BPM_HTTP_SECRETS lists the names, each value comes from BPM_HTTP_SECRET_<NAME>.
+BPM_HTTP_SECRETS: dict[str, str] = {}
+for _name in envlist("BPM_HTTP_SECRETS", ""):
+    if not re.fullmatch(r"[A-Z][A-Z0-9_]{0,63}", _name):
+        raise ImproperlyConfigured(
+            f"BPM_HTTP_SECRETS: {_name!r} is not a secret name (A-Z, 0-9 and _, upper case)"
+        )
+    if not os.getenv(f"BPM_HTTP_SECRET_{_name}"):
+        raise ImproperlyConfigured(
+            f"BPM_HTTP_SECRETS names {_name} but BPM_HTTP_SECRET_{_name} is not set"
+        )
+    BPM_HTTP_SECRETS[_name] = os.environ[f"BPM_HTTP_SECRET_{_name}"]
+# The largest response body an outbound call reads, in bytes (decoded).
+BPM_HTTP_MAX_RESPONSE_BYTES = envint("BPM_HTTP_MAX_RESPONSE_BYTES", str(1024 * 1024))
+if BPM_HTTP_MAX_RESPONSE_BYTES < 1:
+    raise ImproperlyConfigured("BPM_HTTP_MAX_RESPONSE_BYTES must be at least 1")
+
 # /metrics (docs/monitoring.md): without a token it answers only to loopback addresses; with one,
 # only to `Authorization: Bearer <token>`.
 BPM_METRICS_TOKEN = os.getenv("BPM_METRICS_TOKEN", "")
@@ -482,9 +511,6 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Outbound HTTP (bpm/outbound.py): the only hosts an operator's URL (an alert's webhook) may
-# call, comma-separated host names or addresses; empty, nothing is called (docs/alerts.md).
-BPM_HTTP_ALLOWED_HOSTS = envlist("BPM_HTTP_ALLOWED_HOSTS", "")
 # Alert notifications (bpm/alerting.py): attempts per notice, the first retry's delay (doubling
 # after each failure, at most BPM_ALERT_MAX_BACKOFF), and each webhook call's timeout.
 BPM_ALERT_MAX_ATTEMPTS = envint("BPM_ALERT_MAX_ATTEMPTS", "6")

@@ -16,7 +16,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 
-from bpm import definitions, drafts, permissions, registry, schemas
+from bpm import definitions, drafts, http_calls, permissions, registry, schemas
 from bpm.admin import reviews
 from bpm.admin.display import pretty_json, shown
 from bpm.admin.readonly import ReadOnlyInline
@@ -27,6 +27,12 @@ from bpm.models import DefinitionEvent, SagaDefinition, SagaInstance, StepDefini
 
 # A step's float fields, given narrow inputs so a step fits on one row.
 SECONDS_AND_FACTORS = ("initial_backoff", "backoff_multiplier", "max_backoff", "jitter", "timeout")
+HTTP_FIELDS = ("action_http", "compensation_http")
+HTTP_HELP = (
+    'instead of a handler: {"method": "POST", "url": "https://host/path/{input.id}", "body":'
+    ' {"id": {"$ref": "/input/id"}}, "headers": {"Authorization": {"secret": "NAME",'
+    ' "prefix": "Bearer "}}} (docs/processes.md)'
+)
 # Blank step rows offered on a new version's form (the admin's "Add another" makes more).
 BLANK_STEPS = 3
 
@@ -53,6 +59,7 @@ class StepForm(forms.ModelForm):
 
     action = forms.ChoiceField(
         choices=_action_choices,
+        required=False,
         error_messages={"invalid_choice": "no handler registered as %(value)r"},
     )
     compensation = forms.ChoiceField(
@@ -86,6 +93,8 @@ class StepForm(forms.ModelForm):
             "name",
             "action",
             "compensation",
+            "action_http",
+            "compensation_http",
             "kind",
             "max_attempts",
             "initial_backoff",
@@ -96,10 +105,21 @@ class StepForm(forms.ModelForm):
             "queue",
             "after",
         )
-        help_texts = {"position": "order of the steps; renumbered 1, 2, 3… when saved"}
+        help_texts = {
+            "position": "order of the steps; renumbered 1, 2, 3… when saved",
+            "action_http": HTTP_HELP,
+            "compensation_http": "the same, to undo the action",
+        }
+        labels = {"action_http": "or HTTP call", "compensation_http": "or HTTP compensation"}
         widgets = {
-            field: forms.NumberInput(attrs={"class": "vIntegerField", "step": "any"})
-            for field in SECONDS_AND_FACTORS
+            **{
+                field: forms.NumberInput(attrs={"class": "vIntegerField", "step": "any"})
+                for field in SECONDS_AND_FACTORS
+            },
+            **{
+                field: forms.Textarea(attrs={"rows": 4, "cols": 36, "spellcheck": "false"})
+                for field in HTTP_FIELDS
+            },
         }
 
     def clean_after(self) -> list[str] | None:
@@ -111,13 +131,36 @@ class StepForm(forms.ModelForm):
             return False
         return super().has_changed()
 
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        for name, field in (("action", "action_http"), ("compensation", "compensation_http")):
+            call = data.get(field)
+            if call in (None, "", {}):
+                data[field] = None
+                continue
+            if data.get(name):
+                self.add_error(field, f"choose a handler or write an HTTP call, not both ({name})")
+                continue
+            problems = http_calls.call_problems(call)
+            if problems:
+                self.add_error(field, problems)
+        if not data.get("action") and not data.get("action_http") and "action" not in self.errors:
+            self.add_error("action", "choose a handler or write an HTTP call")
+        return data
+
     def declaration(self) -> StepDeclaration:
         """Return this row as the declaration the engine validates."""
         data = self.cleaned_data
+        action, action_http = _action_of(data.get("action"), data.get("action_http"))
+        compensation, compensation_http = _action_of(
+            data.get("compensation"), data.get("compensation_http")
+        )
         return StepDeclaration(
             name=data["name"],
-            action=data["action"],
-            compensation=data.get("compensation") or "",
+            action=action,
+            compensation=compensation,
+            action_http=action_http,
+            compensation_http=compensation_http,
             kind=data["kind"],
             retry=RetryPolicy(
                 max_attempts=data["max_attempts"],
@@ -147,6 +190,8 @@ def after_text(after: Any) -> str:
     if after is None or isinstance(after, str):
         return after or ""
     return ", ".join(after) if after else "-"
+def _action_of(name: str | None, call: dict[str, Any] | None) -> tuple[str, dict[str, Any] | None]:
+    return http_calls.step_action({"http": call} if call else name)
 
 
 class StepFormSet(BaseInlineFormSet):

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
-from bpm import ownership
+from bpm import ownership, permissions
 from bpm.api.fields import MAX_ID
 from bpm.errors import NotFound
 from bpm.models import (
@@ -143,3 +143,33 @@ def definition_versions(name: str) -> DefinitionVersions:
     if not versions:
         raise NotFound(f"no saga definition named {name!r}")
     return DefinitionVersions(name=name, versions=versions)
+
+
+def _readable_versions(name: str, user: Any) -> QuerySet[SagaDefinition]:
+    # Everyone who reads definitions sees the published versions; only those who may compose
+    # see drafts and rejected versions.
+    versions = SagaDefinition.objects.filter(name=name).select_related("composed_by", "reviewed_by")
+    if not permissions.may(user, permissions.COMPOSE):
+        versions = versions.filter(status=DefinitionStatus.PUBLISHED)
+    return versions
+
+
+def versions_visible(name: str, user: Any) -> list[SagaDefinition]:
+    """Return the versions of `name` that `user` may read, newest first, or raise NotFound."""
+    found = list(_readable_versions(name, user).order_by("-version"))
+    if not found:
+        raise NotFound(f"no saga definition named {name!r}")
+    return found
+
+
+def version_visible(name: str, version: str, user: Any) -> SagaDefinition:
+    """Return one version of `name` that `user` may read, or raise NotFound.
+
+    The version comes from the URL as text, so that any text gets the API's own 404.
+    """
+    if not re.fullmatch(r"[0-9]{1,9}", version):
+        raise NotFound(f"saga definition {name!r} has no version {version!r}")
+    found = _readable_versions(name, user).filter(version=int(version)).first()
+    if found is None:
+        raise NotFound(f"saga definition {name!r} has no version {version} you may read")
+    return found

@@ -31,8 +31,28 @@ v1: list[URLPattern | URLResolver] = [
     path("sagas/<str:saga_id>/skip/", sagas.SagaSkip.as_view(), name="saga-skip"),
     path("sagas/<str:saga_id>/compensate/", sagas.SagaCompensate.as_view(), name="saga-compensate"),
     path("sagas/<str:saga_id>/abort/", sagas.SagaAbort.as_view(), name="saga-abort"),
-    path("definitions/", definitions.DefinitionList.as_view(), name="definitions"),
+    path("definitions/", definitions.DefinitionCompose.as_view(), name="definitions"),
     path("definitions/<str:name>/", definitions.DefinitionDetail.as_view(), name="definition"),
+    path(
+        "definitions/<str:name>/versions/",
+        definitions.DefinitionVersions.as_view(),
+        name="definition-versions",
+    ),
+    path(
+        "definitions/<str:name>/versions/<str:version>/",
+        definitions.DefinitionVersionDetail.as_view(),
+        name="definition-version",
+    ),
+    path(
+        "definitions/<str:name>/versions/<str:version>/approve/",
+        definitions.DefinitionApprove.as_view(),
+        name="definition-approve",
+    ),
+    path(
+        "definitions/<str:name>/versions/<str:version>/reject/",
+        definitions.DefinitionReject.as_view(),
+        name="definition-reject",
+    ),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 
