@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bpm', '0012_scale_indexes_and_finished_rollup'),
+        ('bpm', '0014_step_after'),
     ]
 
     operations = [
