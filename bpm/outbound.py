@@ -123,6 +123,8 @@ def parse_url(url: str) -> httpx.URL:
         )
     if not parsed.raw_host:
         raise UrlRefused(f"{_shown(url)} names no host")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise UrlRefused(f"{_shown(url)} is not a valid URL: port {parsed.port} is out of range")
     return parsed
 
 

@@ -156,7 +156,7 @@ def test_a_url_no_longer_allowed_is_refused_at_send_time(receiver, settings):
     assert receiver.received == []
     notice = AlertNotice.objects.get()
     assert notice.status == "FAILED"
-    assert "127.0.0.1 is not an allowed host" in notice.last_error
+    assert "127.0.0.1 is not listed in BPM_HTTP_ALLOWED_HOSTS" in notice.last_error
 
 
 def test_a_lost_doorbell_is_rung_again_by_the_sweeper(receiver, redis):

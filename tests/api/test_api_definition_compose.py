@@ -165,7 +165,10 @@ def test_a_client_sees_published_versions_but_no_draft(shop, designer, as_role):
         (step(0, action="nobody.registered"), "steps"),
         (step(0, kind="PIVOT_ISH"), "steps[0].kind"),
         (step(1, kind="compensatable"), "steps"),  # a pivot is gone: fine; see next
-        (step(0, after=["confirm"]), "steps[0].after"),
+        (step(0, after=["confirm"]), "steps"),  # a cycle: book → confirm → book
+        (step(0, after=["nowhere"]), "steps"),
+        (step(0, after="confirm"), "steps[0].after"),
+        (step(0, after=[1]), "steps[0].after"),
         (step(0, wait={"signal": "go"}), "steps[0].wait"),
         (step(0, surprise=1), "steps[0].surprise"),
         (shape(extra=True), "extra"),

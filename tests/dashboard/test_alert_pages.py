@@ -120,9 +120,9 @@ def test_an_operator_adds_a_webhook_rule_and_sees_its_secret_once(operator):
 
 def test_an_operator_is_told_why_a_webhook_url_is_refused(operator):
     for url, says in [
-        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is not an allowed host"),
-        ("file:///etc/passwd", "only http:// and https://"),
-        ("https://evil.example.net/x", "evil.example.net is not an allowed host"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is not listed in BPM_HTTP"),
+        ("file:///etc/passwd", "(only http and https)"),
+        ("https://evil.example.net/x", "evil.example.net&#x27; (port 443) is not listed"),
         ("", "A webhook needs its URL."),
     ]:
         response = operator.post(ALERTS, webhook_form(webhook_url=url))

@@ -70,7 +70,7 @@ def test_an_operators_webhook_rule_sends_a_signed_alert_when_a_saga_gets_stuck(
     page.get_by_label("Webhook URL:").fill("http://169.254.169.254/latest/meta-data/")
     page.get_by_role("button", name="Add rule").click()
     expect(page.locator(".alert-new .errorlist")).to_contain_text(
-        "169.254.169.254 is not an allowed host"
+        "169.254.169.254 is not listed in BPM_HTTP_ALLOWED_HOSTS"
     )
 
     page.get_by_label("Webhook URL:").fill(receiver.url)
