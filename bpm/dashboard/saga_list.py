@@ -9,7 +9,10 @@ from bpm.dashboard import keyset
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.fragment import render_page
 from bpm.dashboard.saga_filter import SagaFilter
-from bpm.models import SagaDefinition
+from bpm.models import SagaDefinition, SagaStatus
+
+# A list of these statuses, or filtered by a cause, shows the cause columns.
+CAUSE_STATUSES = (SagaStatus.STUCK, SagaStatus.ABORTED)
 
 
 @dashboard_view
@@ -28,6 +31,15 @@ def saga_list(request: HttpRequest) -> HttpResponse:
         form=form,
         page=page,
         sort=form.cleaned_data.get("sort", ""),
+        show_cause=_lists_stuck(form),
         now=clock.now(),
     )
     return render_page(request, "dashboard/sagas.html", "dashboard/sagas_results.html", context)
+
+
+def _lists_stuck(form: SagaFilter) -> bool:
+    """Return whether the list shows stuck (or aborted) sagas, whose cause gets columns."""
+    data = form.cleaned_data
+    return data.get("status") in CAUSE_STATUSES or any(
+        data.get(name) for name in ("reason", "step", "error")
+    )
