@@ -183,10 +183,12 @@ class JsonValueMatch(Func):
                 [*params, *test_params],
             )
         path = "$" + "".join(f'."{key}"' for key in self.keys)
-        # json_each at the path: one row for a scalar there, a row per element of an array.
+        # json_each at the path: one row for a scalar there, a row per element of an array, and
+        # none for an object (as jsonpath compares no object with a scalar).
         return (
-            f"EXISTS (SELECT 1 FROM json_each({column}, %s) AS j WHERE {condition})",
-            [*params, path, *test_params],
+            f"(json_type({column}, %s) <> 'object' AND EXISTS"
+            f" (SELECT 1 FROM json_each({column}, %s) AS j WHERE {condition}))",
+            [*params, path, *params, path, *test_params],
         )
 
     def as_sql(
