@@ -187,7 +187,7 @@ def _examples(rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], SagaInstance]
     )
     found: dict[tuple[Any, ...], SagaInstance] = {}
     for saga in SagaInstance.objects.filter(match, status=SagaStatus.STUCK).order_by("id"):
-        found[
-            (saga.definition_id, saga.stuck_step, saga.stuck_reason, saga.stuck_error_code)
-        ] = saga
+        found[(saga.definition_id, saga.stuck_step, saga.stuck_reason, saga.stuck_error_code)] = (
+            saga
+        )
     return found

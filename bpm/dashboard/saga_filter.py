@@ -184,4 +184,3 @@ class SagaFilter(forms.Form):
         if data["q"]:
             rows = rows.filter(search(data["q"]))
         return rows
-

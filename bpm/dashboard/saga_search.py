@@ -29,7 +29,7 @@ MAX_KEY_DEPTH = 8
 HELP = (
     "An order id or business key, an idempotency key, a saga id (8 or more of its first"
     " characters), any value in the input or context such as an email (exactly), key=value for"
-    " one field (a.b=value for a nested key; value may be \"quoted\" to mean text only), or at"
+    ' one field (a.b=value for a nested key; value may be "quoted" to mean text only), or at'
     " least 3 characters of the error a stuck saga stopped on."
 )
 PLACEHOLDER = "order id, email, key=value, error text…"

@@ -15,7 +15,7 @@ from factories import UserFactory
 from saga_rows import make_sagas
 from testkit import fresh, three_steps, with_pivot, work
 
-from bpm import clock, services
+from bpm import clock, engine, services
 from bpm.dashboard.causes import stuck_groups
 from bpm.models import SagaStatus, StepRun, StepStatus, StuckReason
 
@@ -63,9 +63,7 @@ def test_a_fault_that_exhausts_its_retries_leaves_its_step_type_message_and_atte
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_refusal_after_the_pivot_leaves_its_code_and_a_retry_clears_the_cause(
-    the_world, drained
-):
+def test_a_refusal_after_the_pivot_leaves_its_code_and_a_retry_clears_the_cause(the_world, drained):
     with_pivot()
     the_world.will("after", "refuse:MAILBOX_GONE")
     saga = services.saga_start(definition="with_pivot", input={}, actor="test")
@@ -228,7 +226,7 @@ def test_the_overview_stuck_list_has_the_cause_columns(viewer):
     stuck(three_steps(), 1, step="c", code="SMTP_DOWN", message="mail is down", minutes_ago=3)
     content = viewer.get(OVERVIEW).content.decode()
     table = content[content.index("Waited longest") :]
-    assert "<th scope=\"col\">Failing step</th>" in table
+    assert '<th scope="col">Failing step</th>' in table
     assert 'data-cause="step">c</td>' in table
     assert "mail is down" in table
 
@@ -285,4 +283,47 @@ def test_the_migration_fills_in_the_cause_of_sagas_stuck_before_it(the_world):
         "ConnectionError",
         "b is unreachable",
         3,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_saga_flagged_while_a_step_is_retried_takes_that_step_and_its_error(the_world, settings):
+    definition = three_steps()
+    the_world.will("b", "fault")
+    saga = services.saga_start(definition=definition.name, input={}, actor="test")
+    work()  # a succeeds, b faults once and waits for its retry
+    engine.flag(
+        [saga.id],
+        reason=StuckReason.TIMED_OUT,
+        message="past its deadline",
+        applies=lambda _: True,
+        actor="sweeper",
+    )
+    saga = fresh(saga)
+    assert (saga.status, saga.stuck_reason) == (SagaStatus.STUCK, StuckReason.TIMED_OUT)
+    assert (saga.stuck_step, saga.stuck_error_code, saga.stuck_error, saga.stuck_attempts) == (
+        "b",
+        "ConnectionError",
+        "b is unreachable",
+        1,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_saga_flagged_with_nothing_failed_keeps_the_sweepers_message(the_world, redis, settings):
+    saga = services.saga_start(definition=three_steps().name, input={}, actor="test")
+    redis.flushdb()  # the doorbell is lost: a waits, never tried
+    engine.flag(
+        [saga.id],
+        reason=StuckReason.NO_PROGRESS,
+        message="no progress for 10 minutes",
+        applies=lambda _: True,
+        actor="sweeper",
+    )
+    saga = fresh(saga)
+    assert (saga.stuck_step, saga.stuck_error_code, saga.stuck_error, saga.stuck_attempts) == (
+        "a",
+        "",
+        "no progress for 10 minutes",
+        0,
     )

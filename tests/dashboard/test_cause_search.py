@@ -85,9 +85,7 @@ def test_an_email_anywhere_in_the_input_or_context_finds_its_saga(shop):
 
 def test_key_value_finds_the_field_as_typed_number_or_text(shop):
     assert found(shop, "amount=5") == {"order_6", "text_amount", "float_amount"}
-    assert found(shop, "amount=5.0") == {"order_6", "text_amount", "float_amount"} - {
-        "text_amount"
-    }
+    assert found(shop, "amount=5.0") == {"order_6", "text_amount", "float_amount"} - {"text_amount"}
     assert found(shop, 'amount="5"') == {"text_amount"}
     assert found(shop, "order_id=6") == {"order_6"}
     assert found(shop, "customer_email = ada@example.com") == {"order_6"}
@@ -159,9 +157,11 @@ def test_blank_search_finds_nothing_rather_than_everything(shop):
 def test_the_dashboard_and_the_admin_find_the_same_sagas(shop, admin_client, text):
     dashboard = admin_client.get(SAGAS, {"q": text}).context["page"].rows
     admin = admin_client.get(ADMIN, {"q": text}).context["cl"].result_list
-    assert {saga.id for saga in dashboard} == {saga.id for saga in admin} == {
-        saga.id for saga in SagaInstance.objects.filter(search(text))
-    }
+    assert (
+        {saga.id for saga in dashboard}
+        == {saga.id for saga in admin}
+        == {saga.id for saga in SagaInstance.objects.filter(search(text))}
+    )
     assert dashboard
 
 

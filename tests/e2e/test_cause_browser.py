@@ -70,7 +70,8 @@ def listed(page: Page) -> set[str]:
 
 
 def test_the_cause_is_above_the_fold_and_its_group_leads_to_exactly_its_sagas(
-    page: Page, demo_sagas: dict[str, SagaInstance]  # noqa: F811
+    page: Page,
+    demo_sagas: dict[str, SagaInstance],  # noqa: F811
 ):
     bounced = demo_sagas["bouncing_email"]
     assert bounced.status == SagaStatus.STUCK and bounced.stuck_step == "send_confirmation"
@@ -104,7 +105,8 @@ def test_the_cause_is_above_the_fold_and_its_group_leads_to_exactly_its_sagas(
 
 
 def test_an_operator_finds_sagas_by_order_id_and_by_an_input_value(
-    page: Page, demo_sagas: dict[str, SagaInstance]  # noqa: F811
+    page: Page,
+    demo_sagas: dict[str, SagaInstance],  # noqa: F811
 ):
     bounced = demo_sagas["bouncing_email"]
     order_id = str(bounced.context["create_order"]["order_id"])
