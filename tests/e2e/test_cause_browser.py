@@ -5,6 +5,7 @@ order id and by an input value (the same sagas as the admin's search)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from factories import UserFactory
@@ -70,6 +71,7 @@ def listed(page: Page) -> set[str]:
 
 
 def test_the_cause_is_above_the_fold_and_its_group_leads_to_exactly_its_sagas(
+    tmp_path: Path,
     page: Page,
     demo_sagas: dict[str, SagaInstance],  # noqa: F811
 ):
@@ -89,8 +91,10 @@ def test_the_cause_is_above_the_fold_and_its_group_leads_to_exactly_its_sagas(
         box = cause.bounding_box()
         assert box is not None
         assert box["y"] >= 0 and box["y"] + box["height"] <= LAPTOP["height"], box
+    page.screenshot(path=tmp_path / "saga-page-1366.png")
 
     page.goto(OVERVIEW)
+    page.screenshot(path=tmp_path / "overview-1366.png", full_page=True)
     group = page.locator(".stuck-group", has_text="3 stuck on send_confirmation")
     expect(group).to_have_count(1)
     group.get_by_role("link", name=re.compile("^3 stuck on send_confirmation")).click()
