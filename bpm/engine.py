@@ -421,7 +421,10 @@ def follow_plan(
             case Move.STUCK:
                 run = runs[(decision.step, decision.direction)]
                 saga.get_stuck(
-                    actor=actor, reason=decision.reason, message=f"{run}: {run.last_error}"
+                    actor=actor,
+                    reason=decision.reason,
+                    message=f"{run}: {run.last_error}",
+                    cause=run,
                 )
             case Move.WAIT | Move.NOTHING:
                 pass
@@ -578,7 +581,7 @@ def _stop_for_missing_handler(
         " (renamed or removed while this version still runs)"
     )
     run.cancel(actor=actor, reason=message)
-    saga.get_stuck(actor=actor, reason=StuckReason.HANDLER_MISSING, message=message)
+    saga.get_stuck(actor=actor, reason=StuckReason.HANDLER_MISSING, message=message, cause=run)
     _save(saga, run)
 
 
@@ -883,7 +886,7 @@ def flag(
             if planner.decide(specs, saga.status, states).move in (Move.COMPLETE, Move.COMPENSATED):
                 follow_plan(saga, runs, actor=actor)
                 continue
-            saga.get_stuck(actor=actor, reason=reason, message=message)
+            saga.get_stuck(actor=actor, reason=reason, message=message, cause=_waiting(runs))
             for run in runs.values():
                 if run.status == StepStatus.PENDING:
                     run.cancel(actor=actor, reason=message)
@@ -895,10 +898,20 @@ def flag(
         return flagged
 
 
+def _waiting(runs: LatestRuns) -> StepRun | None:
+    """Return the newest run still pending or running: what a flagged saga was waiting for."""
+    waiting = [r for r in runs.values() if r.status in (StepStatus.PENDING, StepStatus.RUNNING)]
+    return max(waiting, key=lambda run: run.pk, default=None)
+
+
 SAGA_FIELDS_A_FLAG_CHANGES = [
     "status",
     "stuck_reason",
     "stuck_direction",
+    "stuck_step",
+    "stuck_error_code",
+    "stuck_error",
+    "stuck_attempts",
     "updated_at",
     "finished_at",
 ]

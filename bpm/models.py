@@ -179,6 +179,10 @@ class StepDefinition(models.Model):
         return self.action_http if direction == Direction.FORWARD else self.compensation_http
 
 
+# A stuck saga keeps this much of its failing run's error (lists show it, search reads it).
+STUCK_ERROR_KEPT = 1000
+
+
 class SagaInstance(FSMModelMixin, models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Indexed by saga_version_created (and definition_name by saga_definition_created): the
@@ -194,6 +198,14 @@ class SagaInstance(FSMModelMixin, models.Model):
     stuck_reason = models.CharField(max_length=32, choices=StuckReason.choices, blank=True)
     # Which way the saga was going when it got stuck: an operator retry resumes that way.
     stuck_direction = models.CharField(max_length=16, choices=Direction.choices, blank=True)
+    # The cause, copied from the failing run when the saga got stuck, so lists show it and the
+    # overview groups by it from one index (saga_stuck_cause) without reading the runs.
+    stuck_step = models.CharField(max_length=100, blank=True)
+    stuck_error_code = models.CharField(
+        max_length=100, blank=True, help_text="the error's code, or the exception's type"
+    )
+    stuck_error = models.TextField(blank=True, help_text="the failing run's last error message")
+    stuck_attempts = models.PositiveSmallIntegerField(default=0)
     input = models.JSONField(default=dict)
     context = models.JSONField(default=dict, help_text="outputs of finished steps, by step name")
     # What made the saga compensate: the refusing step, its code and message.
@@ -279,6 +291,20 @@ class SagaInstance(FSMModelMixin, models.Model):
                 name="saga_unfinished_status",
                 condition=Q(status__in=("RUNNING", "COMPENSATING", "STUCK")),
             ),
+            # The overview's groups of stuck sagas by cause (an index-only scan of the stuck
+            # ones), their newest examples, and the saga list filtered to one group.
+            models.Index(
+                fields=(
+                    "definition",
+                    "stuck_step",
+                    "stuck_reason",
+                    "stuck_error_code",
+                    "updated_at",
+                    "id",
+                ),
+                name="saga_stuck_cause",
+                condition=Q(status="STUCK"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -327,11 +353,18 @@ class SagaInstance(FSMModelMixin, models.Model):
         self.log(EventType.SAGA_COMPENSATED, actor)
 
     @transition(field=status, source=list(ACTIVE_STATUSES), target=SagaStatus.STUCK)
-    def get_stuck(self, *, actor: str, reason: str, message: str = "") -> None:
+    def get_stuck(
+        self, *, actor: str, reason: str, message: str = "", cause: StepRun | None = None
+    ) -> None:
         self.stuck_direction = (
             Direction.COMPENSATION if self.status == SagaStatus.COMPENSATING else Direction.FORWARD
         )
         self.stuck_reason = reason
+        self.stuck_step = cause.step.name if cause else ""
+        self.stuck_error_code = cause.error_code if cause else ""
+        # A run cancelled or still waiting may have no error: the flag's message says why.
+        self.stuck_error = ((cause.last_error if cause else "") or message)[:STUCK_ERROR_KEPT]
+        self.stuck_attempts = cause.attempts if cause else 0
         self.log(EventType.SAGA_STUCK, actor, message, data={"reason": reason})
 
     @transition(field=status, source=SagaStatus.STUCK, target=SagaStatus.COMPLETED)
@@ -370,6 +403,10 @@ class SagaInstance(FSMModelMixin, models.Model):
     def _clear_stuck(self) -> None:
         self.stuck_reason = ""
         self.stuck_direction = ""
+        self.stuck_step = ""
+        self.stuck_error_code = ""
+        self.stuck_error = ""
+        self.stuck_attempts = 0
 
 
 class StepRun(FSMModelMixin, models.Model):
@@ -387,6 +424,8 @@ class StepRun(FSMModelMixin, models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     output = models.JSONField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # The last error's code (StepFailed.code) or, for a fault, the exception's type.
+    error_code = models.CharField(max_length=100, blank=True)
     failure_kind = models.CharField(max_length=16, choices=FailureKind.choices, blank=True)
     created_at = models.DateTimeField(default=clock.now)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -444,6 +483,7 @@ class StepRun(FSMModelMixin, models.Model):
     @transition(field=status, source=StepStatus.RUNNING, target=StepStatus.PENDING)
     def retry_later(self, *, actor: str, error: dict[str, Any], due_at: datetime) -> None:
         self.last_error = error["message"]
+        self.error_code = error_code_of(error)
         self.due_at = due_at
         self.token = uuid.uuid4()
         self._release(finished=False)
@@ -457,6 +497,7 @@ class StepRun(FSMModelMixin, models.Model):
     @transition(field=status, source=StepStatus.RUNNING, target=StepStatus.FAILED)
     def refuse(self, *, actor: str, error: dict[str, Any]) -> None:
         self.last_error = error["message"]
+        self.error_code = error_code_of(error)
         self.failure_kind = FailureKind.REFUSED
         self._release()
         self.log(EventType.STEP_REFUSED, actor, error["message"], data=error)
@@ -464,6 +505,7 @@ class StepRun(FSMModelMixin, models.Model):
     @transition(field=status, source=StepStatus.RUNNING, target=StepStatus.FAILED)
     def exhaust(self, *, actor: str, error: dict[str, Any]) -> None:
         self.last_error = error["message"]
+        self.error_code = error_code_of(error)
         self.failure_kind = FailureKind.EXHAUSTED
         self._release()
         self.log(EventType.STEP_EXHAUSTED, actor, error["message"], data=error)
@@ -577,6 +619,11 @@ class QueueAccess(models.Model):
 
     def __str__(self) -> str:
         return "RQ queue access"
+
+
+def error_code_of(error: dict[str, Any]) -> str:
+    """Return an error's code, or the exception type for a fault (which has no code)."""
+    return str(error.get("code") or error.get("type") or "")[:100]
 
 
 def actor_for_user(user: Any) -> str:

@@ -311,6 +311,9 @@ def _saga(
         timeline.saga_event(EventType.SAGA_ABORTED, "given up: handled by hand", actor="user:ops")
     updated = min(timeline.at, now)
     finished = status != SagaStatus.STUCK
+    # The engine copies the failing run onto a stuck saga: here it is the saga's last run.
+    cause = batch.runs[-1] if reason else None
+    cause_step = next(s.name for s in steps if s.id == cause["step_id"]) if cause else ""
     batch.sagas.append(
         {
             "id": saga_id,
@@ -319,6 +322,10 @@ def _saga(
             "status": status,
             "stuck_reason": reason,
             "stuck_direction": direction,
+            "stuck_step": cause_step,
+            "stuck_error_code": cause["error_code"] if cause else "",
+            "stuck_error": (cause["last_error"] or "the saga was flagged stuck") if cause else "",
+            "stuck_attempts": cause["attempts"] if cause else 0,
             "input": input,
             "context": context,
             "failure": failure,
@@ -456,6 +463,7 @@ class _Timeline:
                 "token": uuid.UUID(int=self.rng.getrandbits(128)),
                 "output": output if status == StepStatus.SUCCEEDED else None,
                 "last_error": error["message"] if error else "",
+                "error_code": error["code"] if error else "",
                 "failure_kind": failure_kind,
                 "created_at": created,
                 "finished_at": self.at,
@@ -470,6 +478,10 @@ SAGA_COLUMNS = (
     "status",
     "stuck_reason",
     "stuck_direction",
+    "stuck_step",
+    "stuck_error_code",
+    "stuck_error",
+    "stuck_attempts",
     "input",
     "context",
     "failure",
@@ -492,6 +504,7 @@ RUN_COLUMNS = (
     "token",
     "output",
     "last_error",
+    "error_code",
     "failure_kind",
     "created_at",
     "finished_at",

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
 from bpm import permissions
 from bpm.admin import actions
 from bpm.admin.display import folded, moment, pretty_json, short_id, shown
 from bpm.admin.paging import CappedPaginator
 from bpm.admin.readonly import ReadOnlyAdmin, ReadOnlyInline
-from bpm.dashboard.saga_filter import search
-from bpm.models import SagaDefinition, SagaEvent, SagaInstance, StepRun
+from bpm.dashboard import saga_search
+from bpm.dashboard.saga_filter import SearchInvalid, search
+from bpm.models import SagaDefinition, SagaEvent, SagaInstance, SagaStatus, StepRun
+
+# The cause columns, shown when the changelist lists stuck (or aborted) sagas.
+CAUSE_COLUMNS = ("stuck_step", "last_error", "stuck_attempts")
 
 
 class StepRunInline(ReadOnlyInline):
@@ -105,10 +110,7 @@ class SagaInstanceAdmin(ReadOnlyAdmin):
     list_filter = ("status", DefinitionNameFilter, "stuck_reason", "created_at")
     list_select_related = ("definition",)
     search_fields = ("=id", "=business_key", "=idempotency_key")
-    search_help_text = (
-        "A saga id (or its first characters), a business key (e.g. an order id) or an"
-        " idempotency key, exactly."
-    )
+    search_help_text = saga_search.HELP
     ordering = ("-created_at",)
     # Counting every saga, for "N total" or per filter choice, is a full scan on a big table;
     # the paginator counts a view up to a limit and pages no deeper (OFFSET grows with depth).
@@ -127,6 +129,10 @@ class SagaInstanceAdmin(ReadOnlyAdmin):
                     "status",
                     "stuck_reason",
                     "stuck_direction",
+                    "stuck_step",
+                    "stuck_error_code",
+                    "stuck_error",
+                    "stuck_attempts",
                     "business_key",
                     "idempotency_key",
                 )
@@ -157,11 +163,26 @@ class SagaInstanceAdmin(ReadOnlyAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[SagaInstance], search_term: str
     ) -> tuple[QuerySet[SagaInstance], bool]:
-        # The dashboard's search: an id prefix is a range of the primary key, never LIKE on text.
-        term = search_term.strip().rstrip("…").strip()
-        if not term:
+        # The dashboard's search (bpm.dashboard.saga_search), so both find the same sagas.
+        if not search_term.strip().rstrip("…").strip():
             return queryset, False
-        return queryset.filter(search(term)), False
+        try:
+            return queryset.filter(search(search_term)), False
+        except SearchInvalid as error:
+            messages.error(request, f"Nothing was searched: {error}")
+            return queryset.none(), False
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        shown = list(super().get_list_display(request))
+        stuck = request.GET.get("status__exact") in (SagaStatus.STUCK, SagaStatus.ABORTED)
+        if stuck or request.GET.get("stuck_reason__exact"):
+            return [*shown, *CAUSE_COLUMNS]
+        return shown
+
+    @admin.display(description="last error", ordering="stuck_error_code")
+    def last_error(self, saga: SagaInstance) -> str:
+        message = Truncator(saga.stuck_error).chars(120)
+        return f"{saga.stuck_error_code}: {message}" if saga.stuck_error_code else message
 
     @admin.display(description="saga", ordering="id")
     def short_id(self, saga: SagaInstance) -> str:

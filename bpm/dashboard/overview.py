@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 
 from bpm import clock, totals
-from bpm.dashboard import saved_views, statistics, trend_charts, trends
+from bpm.dashboard import causes, saved_views, statistics, trend_charts, trends
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.fragment import render_page
 from bpm.dashboard.queues import queue_report
@@ -29,6 +29,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         now=now,
         statuses=SagaStatus.choices,
         stuck=statistics.stuck_sagas(STUCK_SHOWN),
+        stuck_groups=causes.stuck_groups(),
         stuck_total=dict(summed.counts)[SagaStatus.STUCK],
         activity=statistics.recent_activity(now),
         rows=statistics.status_rows(counts, param="definition"),

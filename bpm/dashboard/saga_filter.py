@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import string
-import uuid
 from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import QueryDict
 
-from bpm.dashboard import keyset
+from bpm.dashboard import keyset, saga_search
+from bpm.dashboard.saga_search import SearchInvalid, search
 from bpm.models import SagaDefinition, SagaInstance, SagaStatus, StuckReason
 
 # The orderings an operator can pick; the last field of each is unique, as keyset paging needs.
@@ -38,6 +37,8 @@ DEFAULT_SORT = "-created"
 PAGE_SIZES = (10, 25, 50, 100)
 DEFAULT_PAGE_SIZE = 50
 # What a datetime-local input sends: minutes, or seconds when the browser adds them.
+# The value of `step` or `error` that selects sagas with none (a stuck saga with no error code).
+NONE = "-"
 LOCAL_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
 
 
@@ -54,14 +55,27 @@ class SagaFilter(forms.Form):
     q = forms.CharField(
         label="Search",
         required=False,
-        max_length=200,
-        help_text="A saga id or its first characters, a business key or an idempotency key.",
+        max_length=saga_search.MAX_LENGTH,
+        help_text=saga_search.HELP,
+        widget=forms.TextInput(attrs={"placeholder": saga_search.PLACEHOLDER, "type": "search"}),
     )
     status = forms.ChoiceField(required=False, choices=[("", "any status"), *SagaStatus.choices])
     definition = forms.ChoiceField(required=False)
     version = forms.IntegerField(required=False, min_value=1)
     reason = forms.ChoiceField(
         label="Stuck reason", required=False, choices=[("", "any reason"), *StuckReason.choices]
+    )
+    step = forms.CharField(
+        label="Failing step",
+        required=False,
+        max_length=100,
+        help_text=f"the step a stuck saga failed on; {NONE} for none",
+    )
+    error = forms.CharField(
+        label="Error code",
+        required=False,
+        max_length=100,
+        help_text=f"its error code or exception type; {NONE} for none",
     )
     created_from = forms.DateTimeField(
         label="Created from",
@@ -93,6 +107,14 @@ class SagaFilter(forms.Form):
         zone = settings.TIME_ZONE
         self.fields["created_from"].help_text = f"{zone}, inclusive"
         self.fields["created_to"].help_text = f"{zone}, exclusive"
+
+    def clean_q(self) -> str:
+        text: str = self.cleaned_data["q"]
+        try:
+            search(text)
+        except SearchInvalid as error:
+            raise forms.ValidationError(str(error)) from None
+        return text
 
     def clean_sort(self) -> str:
         return self.cleaned_data["sort"] or DEFAULT_SORT
@@ -151,31 +173,14 @@ class SagaFilter(forms.Form):
             "definition_name": None if version else data["definition"],
             "definition_id": version,
             "stuck_reason": data["reason"],
+            "stuck_step": data["step"],
+            "stuck_error_code": data["error"],
             "created_at__gte": data["created_from"],
             "created_at__lt": data["created_to"],
         }
-        rows = rows.filter(**{key: value for key, value in exact.items() if value})
+        rows = rows.filter(
+            **{key: "" if value == NONE else value for key, value in exact.items() if value}
+        )
         if data["q"]:
             rows = rows.filter(search(data["q"]))
         return rows
-
-
-def search(text: str) -> Q:
-    """Return the sagas whose id starts with `text` or whose business or idempotency key is it.
-
-    The admin's changelist searches with this too, so both find the same sagas: an order id is
-    the business key of its place_order saga. A short id quoted with its ellipsis
-    ("1a2b3c4d…", as messages show it) is taken as the prefix it stands for.
-    """
-    text = text.strip().rstrip("…").strip()
-    if not text:
-        # Nothing left to look for; an empty key would match every saga without one.
-        return Q(pk__in=[])
-    match = Q(business_key=text) | Q(idempotency_key=text)
-    digits = text.replace("-", "").lower()
-    if digits and len(digits) <= 32 and all(c in string.hexdigits for c in digits):
-        # A prefix of the id is the range from prefix-000… to prefix-fff…: a scan of the primary
-        # key, which both PostgreSQL (uuid) and SQLite (hex text) order the same way.
-        low, high = uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
-        match |= Q(id__gte=low, id__lte=high)
-    return match

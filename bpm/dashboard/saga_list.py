@@ -9,7 +9,10 @@ from bpm.dashboard import keyset, saved_views
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.fragment import render_page
 from bpm.dashboard.saga_filter import SagaFilter
-from bpm.models import SagaDefinition
+from bpm.models import SagaDefinition, SagaStatus
+
+# A list of these statuses, or filtered by a cause, shows the cause columns.
+CAUSE_STATUSES = (SagaStatus.STUCK, SagaStatus.ABORTED)
 
 
 @dashboard_view
@@ -28,9 +31,18 @@ def saga_list(request: HttpRequest) -> HttpResponse:
         form=form,
         page=page,
         sort=form.cleaned_data.get("sort", ""),
+        show_cause=_lists_stuck(form),
         now=clock.now(),
         saved_views=saved_views.counted(request.user),
         save_query=saved_views.normalize(request.GET.urlencode()),
         may_share=saved_views.may_share(request.user),
     )
     return render_page(request, "dashboard/sagas.html", "dashboard/sagas_results.html", context)
+
+
+def _lists_stuck(form: SagaFilter) -> bool:
+    """Return whether the list shows stuck (or aborted) sagas, whose cause gets columns."""
+    data = form.cleaned_data
+    return data.get("status") in CAUSE_STATUSES or any(
+        data.get(name) for name in ("reason", "step", "error")
+    )

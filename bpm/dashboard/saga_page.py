@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from bpm import clock, permissions, services
 from bpm.dashboard.access import dashboard_view, page_context
+from bpm.dashboard.causes import cause_of
 from bpm.dashboard.diagram import render_diagram, step_states
 from bpm.dashboard.fragment import render_page
 from bpm.dashboard.timeline import lane_label, render_timeline
@@ -208,6 +209,7 @@ def live_context(view: SagaView, user: Any, **extra: Any) -> dict[str, Any]:
         states.setdefault(step.name, "not_reached")
     return {
         "saga": saga,
+        "cause": cause_of(saga, view.runs),
         "poll_every": POLL_EVERY if saga.is_active else "",
         "actions": buttons(view, user),
         "diagram": render_diagram(view.steps, states),

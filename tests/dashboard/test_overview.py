@@ -85,7 +85,9 @@ def test_the_stuck_list_shows_the_longest_waiting_first_with_reason_and_age(view
     make_sagas(definition, 5, status=SagaStatus.RUNNING, start=now - timedelta(days=3))
     response = viewer.get(URL)
     assert [saga.id for saga in response.context["stuck"]] == [oldest.id, middle.id, recent.id]
+    # The stuck table, after the groups by cause (which link their newest examples).
     content = response.content.decode()
+    content = content[content.index("Waited longest") :]
     assert (
         content.index(str(oldest.id))
         < content.index(str(middle.id))
