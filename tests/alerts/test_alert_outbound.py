@@ -61,7 +61,7 @@ def test_a_listed_name_that_resolves_to_a_link_local_address_is_refused_on_conne
     )
     # The name is allowed; the address it resolves to is checked when the connection is made.
     outbound.check_url("http://metadata.internal/")
-    with pytest.raises(outbound.UrlRefused, match="169.254.169.254 is not public"):
+    with pytest.raises(outbound.UrlRefused, match=r"169\.254\.169\.254 is not public"):
         outbound.post_json("http://metadata.internal/", body=b"{}", headers={}, timeout=1)
 
 

@@ -274,7 +274,7 @@ def test_the_migration_fills_in_the_cause_of_sagas_stuck_before_it(the_world):
     saga.events.create(
         step_run=run, type="STEP_EXHAUSTED", actor="x", data={"type": "ConnectionError"}
     )
-    migration = importlib.import_module("bpm.migrations.0013_stuck_cause_and_error_code")
+    migration = importlib.import_module("bpm.migrations.0016_stuck_cause_and_error_code")
     migration.fill_error_codes(apps, None)
     migration.fill_stuck_causes(apps, None)
     saga = fresh(saga)

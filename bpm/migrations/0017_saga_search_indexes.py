@@ -33,6 +33,6 @@ def drop(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("bpm", "0013_stuck_cause_and_error_code")]
+    dependencies = [("bpm", "0016_stuck_cause_and_error_code")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]

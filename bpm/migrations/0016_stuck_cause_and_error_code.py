@@ -77,7 +77,7 @@ def fill_stuck_causes(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('bpm', '0012_scale_indexes_and_finished_rollup'),
+        ('bpm', '0015_step_http_calls'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
