@@ -60,6 +60,8 @@ class Preview:
     saga: SagaInstance
     plan: list[str]
     refusal: str = ""
+    # The status the saga ends in if the plan succeeds.
+    outcome: str = ""
 
 
 def confirm_and_apply(
@@ -104,6 +106,7 @@ def _apply(
         return
     plan = result.describe()
     outcome = f"{action.done}, will {', then '.join(plan)}" if plan else action.done
+    outcome += f"; it ends {result.outcome()}" if plan else f"; it is {result.outcome()}"
     model_admin.message_user(request, f"saga {short_id(saga.id)}: {outcome}", messages.SUCCESS)
 
 
@@ -112,7 +115,7 @@ def _preview(request: HttpRequest, action: OperatorAction, saga: SagaInstance) -
         result = action.service(saga_id=saga.id, user=request.user, preview=True)
     except SagaError as exc:
         return Preview(saga, [], refusal=f"{exc.code.replace('_', ' ')} — {exc}")
-    return Preview(saga, result.describe())
+    return Preview(saga, result.describe(), outcome=result.outcome())
 
 
 def _confirmation(
