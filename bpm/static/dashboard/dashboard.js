@@ -21,11 +21,15 @@
     if (status >= 400 && status < 500) event.stopPropagation();
   });
 
+  // An error the page did not ask to swap, or a whole error page (a 403 page, say, where the
+  // panel expected its own fragment), is said in the alert line instead.
   document.addEventListener("htmx:beforeSwap", function (event) {
     var detail = event.detail;
-    if (detail.isError && !detail.shouldSwap) {
-      alertLine(errorMessage(detail.xhr));
+    if (!detail.isError) return;
+    if (detail.shouldSwap && /^\s*<!DOCTYPE|<html[\s>]/i.test(detail.serverResponse || "")) {
+      detail.shouldSwap = false;
     }
+    if (!detail.shouldSwap) alertLine(errorMessage(detail.xhr));
   });
   document.addEventListener("htmx:sendError", function () {
     alertLine("The server did not answer: check the connection, then reload the page.");
