@@ -123,7 +123,8 @@ def test_the_overview_refresh_keeps_focus_and_selection_and_announces_new_stuck_
     UserFactory(username="olga", groups=["operators"])
     log_in(page, "olga", then=OVERVIEW)
     stuck = page.locator("section.overview-stuck")
-    expect(stuck.locator("tr[data-stuck-saga]")).to_have_count(2)
+    before = SagaInstance.objects.filter(status=SagaStatus.STUCK).count()
+    expect(stuck.locator("tr[data-stuck-saga]")).to_have_count(before)
 
     # The keyboard on the first stuck saga's link; a selection in the activity table.
     link = stuck.locator("a.saga-link").first
@@ -142,7 +143,7 @@ def test_the_overview_refresh_keeps_focus_and_selection_and_announces_new_stuck_
     )
     clock.advance(1)
     sweeper.flag_past_deadline()
-    expect(stuck.locator("tr[data-stuck-saga]")).to_have_count(3, timeout=SETTLING_MS)
+    expect(stuck.locator("tr[data-stuck-saga]")).to_have_count(before + 1, timeout=SETTLING_MS)
     expect(page.locator("#overview-news")).to_contain_text("1 new stuck saga")
     expect(stuck.locator(f"tr[data-stuck-saga='{another.id}']")).to_be_visible()
 
