@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 RUN_ARGS ?=
 ARGS ?=
 
-.PHONY: venv run serve test lint bench clean
+.PHONY: venv run serve test lint bench screenshots clean
 
 venv: $(VENV)/.installed
 
@@ -53,6 +53,11 @@ lint: export DEBUG ?= true
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# The README's and docs/dashboard.md's screenshots, from the site `make run` serves (started in
+# another terminal, with its demo): docs/screenshots/take.py; ARGS=--help for its options.
+screenshots: venv
+	$(BIN)/python docs/screenshots/take.py $(ARGS)
 
 # Stop any embedded Redis left running under var/ first, so no daemon outlives its directory.
 clean:

@@ -49,11 +49,11 @@ class ActionResult:
 
     def outcome(self) -> str:
         """Return the status the saga ends in if every step of the plan succeeds."""
-        settles = {
+        settles: dict[str, str] = {
             SagaStatus.RUNNING: SagaStatus.COMPLETED,
             SagaStatus.COMPENSATING: SagaStatus.COMPENSATED,
         }
-        return str(settles.get(self.status_after, self.status_after))
+        return settles.get(self.status_after, self.status_after)
 
     def describe(self) -> list[str]:
         """Return the plan as lines such as 'run take_payment' or 'compensate create_order'."""
