@@ -106,7 +106,6 @@ def _apply(
         return
     plan = result.describe()
     outcome = f"{action.done}, will {', then '.join(plan)}" if plan else action.done
-    outcome += f"; it ends {result.outcome()}" if plan else f"; it is {result.outcome()}"
     model_admin.message_user(request, f"saga {short_id(saga.id)}: {outcome}", messages.SUCCESS)
 
 
