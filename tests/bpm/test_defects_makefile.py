@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,16 @@ def test_testing_and_linting_install_the_dev_extras(target, tmp_path):
 def test_run_then_starts_runstack(tmp_path):
     commands = dry_run("run", tmp_path)
     assert commands.rstrip().endswith("manage.py runstack")
+
+
+def test_screenshots_run_the_script_with_the_dev_extras(tmp_path):
+    commands = dry_run("screenshots", tmp_path)
+    assert DEV in commands and "docs/screenshots/take.py" in commands
+
+
+def test_the_screenshot_script_says_how_to_use_it():
+    script = ROOT / "docs" / "screenshots" / "take.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, text=True, check=True
+    )
+    assert "--base-url" in result.stdout and "1366x768" in result.stdout
