@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 RUN_ARGS ?=
 ARGS ?=
 
-.PHONY: venv run serve test lint bench clean
+.PHONY: venv run serve test lint bench screenshots clean
 
 venv: $(VENV)/.installed
 
@@ -16,8 +16,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $@
 
-# Production needs only the runtime dependencies: no test, lint or browser tools. A venv that
-# `make venv` built has them already, and this only checks.
+# Running (`make run`, `make serve`) needs only the runtime dependencies: no test, lint or browser
+# tools (those are `make venv`'s, for test and lint). A venv that `make venv` built has them
+# already, and this only checks.
 $(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
@@ -26,7 +27,7 @@ $(VENV)/.runtime: pyproject.toml
 
 # DEBUG is off unless asked for; development asks for it (on this machine only: see README).
 run: export DEBUG ?= true
-run: venv
+run: $(VENV)/.runtime
 	$(BIN)/python manage.py runstack $(RUN_ARGS)
 
 # Production on this machine, DEBUG off: needs SECRET_KEY and ALLOWED_HOSTS (docs/deploy.md).
@@ -52,6 +53,11 @@ lint: export DEBUG ?= true
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# The README's and docs/dashboard.md's screenshots, from the site `make run` serves (started in
+# another terminal, with its demo): docs/screenshots/take.py; ARGS=--help for its options.
+screenshots: venv
+	$(BIN)/python docs/screenshots/take.py $(ARGS)
 
 # Stop any embedded Redis left running under var/ first, so no daemon outlives its directory.
 clean:

@@ -44,6 +44,16 @@ class ActionResult:
     # (step, direction) pairs the action will run, in order, if each of them succeeds.
     will_run: list[tuple[str, str]] = field(default_factory=list)
     applied: bool = False
+    # The status the action sets: RUNNING, COMPENSATING or ABORTED ("" when not simulated).
+    status_after: str = ""
+
+    def outcome(self) -> str:
+        """Return the status the saga ends in if every step of the plan succeeds."""
+        settles: dict[str, str] = {
+            SagaStatus.RUNNING: SagaStatus.COMPLETED,
+            SagaStatus.COMPENSATING: SagaStatus.COMPENSATED,
+        }
+        return settles.get(self.status_after, self.status_after)
 
     def describe(self) -> list[str]:
         """Return the plan as lines such as 'run take_payment' or 'compensate create_order'."""
@@ -333,7 +343,9 @@ def _operate(
         check(saga, runs)
         specs, states = engine.plan_inputs(saga, runs)
         status = simulate(saga, states)
-        result = ActionResult(action, saga, planner.remaining(specs, status, states))
+        result = ActionResult(
+            action, saga, planner.remaining(specs, status, states), status_after=status
+        )
         if not preview:
             apply(saga, runs, result)
             result.applied = True

@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from bpm import site_pages
 from bpm.queue_pages import guard
 
 urlpatterns = [
@@ -15,4 +16,5 @@ urlpatterns = [
     # RQ's own pages, each guarded: only superusers and queue managers (bpm.manage_queues).
     path("django-rq/", include((guard(django_rq.urls.urlpatterns), "django_rq"))),
     path("api/", include("bpm.api.urls")),
+    path("favicon.ico", site_pages.favicon, name="favicon"),
 ]

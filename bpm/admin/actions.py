@@ -60,6 +60,8 @@ class Preview:
     saga: SagaInstance
     plan: list[str]
     refusal: str = ""
+    # The status the saga ends in if the plan succeeds.
+    outcome: str = ""
 
 
 def confirm_and_apply(
@@ -112,7 +114,7 @@ def _preview(request: HttpRequest, action: OperatorAction, saga: SagaInstance) -
         result = action.service(saga_id=saga.id, user=request.user, preview=True)
     except SagaError as exc:
         return Preview(saga, [], refusal=f"{exc.code.replace('_', ' ')} — {exc}")
-    return Preview(saga, result.describe())
+    return Preview(saga, result.describe(), outcome=result.outcome())
 
 
 def _confirmation(

@@ -17,6 +17,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
+from bpm.api.redoc_bundle import redoc_bundle
 from bpm.api.views import definitions, sagas
 from bpm.api.views.base import not_found
 
@@ -75,6 +76,7 @@ urlpatterns = [
         ),
         name="redoc",
     ),
+    path("redoc/redoc.standalone.js", redoc_bundle, name="redoc-bundle"),
     # Anything else under /api/ is a JSON 404, like every other error here.
     re_path(r"^.*$", not_found, name="not-found"),
 ]

@@ -167,7 +167,7 @@ def _apply(request: HttpRequest, saga: SagaInstance, spec: Action) -> HttpRespon
         response["HX-Retarget"] = "#saga-live"
         response["HX-Reswap"] = "outerHTML"
         return response
-    messages.success(request, notice)
+    messages.success(request, notice, extra_tags="saga-notice")
     return redirect("dashboard:saga", saga_id=saga.id)
 
 
@@ -178,14 +178,14 @@ def _field_of(path: str, form: ReasonForm) -> str | None:
 
 
 def _notice(spec: Action, result: services.ActionResult) -> str:
+    # dashboard.js keeps "The saga is now …." true while the page refreshes the saga.
     plan = "; ".join(result.describe()) or "nothing more runs"
     return f"{spec.label} applied. Plan: {plan}. The saga is now {result.saga.status}."
 
 
-def _preview(request: HttpRequest, saga: SagaInstance, spec: Action) -> list[str]:
-    """Return the plan the action would run now; raise Conflict if the state forbids it."""
-    result = SERVICES[spec.name](saga_id=saga.id, user=request.user, preview=True)
-    return result.describe()
+def _preview(request: HttpRequest, saga: SagaInstance, spec: Action) -> services.ActionResult:
+    """Return what the action would do now; raise Conflict if the state forbids it."""
+    return SERVICES[spec.name](saga_id=saga.id, user=request.user, preview=True)
 
 
 def _confirmation(
@@ -198,9 +198,11 @@ def _confirmation(
     conflict: str = "",
 ) -> HttpResponse:
     plan: list[str] | None = None
+    outcome = ""
     if not conflict:
         try:
-            plan = _preview(request, saga, spec)
+            preview = _preview(request, saga, spec)
+            plan, outcome = preview.describe(), preview.outcome()
         except Conflict as exc:
             conflict, status = f"{CONFLICT}: {exc}", 409
     context = {
@@ -209,6 +211,7 @@ def _confirmation(
         # A conflict on first sight leaves nothing to fill in; after a POST the form stays filled.
         "form": form if form.is_bound or not conflict else None,
         "plan": plan,
+        "outcome": outcome,
         "conflict": conflict,
         "schema": saga.definition.input_schema if spec.name == "edit" else None,
     }

@@ -165,6 +165,15 @@ def buttons(view: SagaView, user: Any) -> list[Action]:
     ]
 
 
+def withheld(view: SagaView, user: Any) -> list[Action]:
+    """Return the actions the saga's state allows but the user may not perform."""
+    return [
+        ACTIONS[name]
+        for name in allowed_actions(view)
+        if not permissions.may(user, ACTIONS[name].permission)
+    ]
+
+
 def pretty(value: Any) -> str:
     """Return a value as indented JSON for a <pre> (the template escapes it)."""
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
@@ -212,6 +221,7 @@ def live_context(view: SagaView, user: Any, **extra: Any) -> dict[str, Any]:
         "cause": cause_of(saga, view.runs),
         "poll_every": POLL_EVERY if saga.is_active else "",
         "actions": buttons(view, user),
+        "withheld": withheld(view, user),
         "diagram": render_diagram(view.steps, states),
         "timeline": render_timeline(saga, view.runs, view.events, clock.now()),
         "events": event_rows(view.events),

@@ -52,7 +52,7 @@ def test_the_confirmation_shows_what_will_run_and_asks_for_a_reason(
     html = response.content.decode()
     assert plan(html) == expected
     if not expected:
-        assert "Nothing more runs." in html
+        assert "Nothing more runs: the saga ends" in html
     assert 'name="reason"' in html and "csrfmiddlewaretoken" in html
     assert f'hx-post="{action_url(stuck, action)}"' in html
     assert "<html" not in html
@@ -131,7 +131,7 @@ def test_a_missing_reason_is_an_error_and_changes_nothing(stuck, operator):
     assert response.status_code == 400
     html = response.content.decode()
     assert "A reason is required." in html and plan(html) == []
-    assert "Nothing more runs." in html  # the preview is still shown
+    assert "Nothing more runs: the saga ends" in html  # the preview is still shown
     assert fresh(stuck).status == SagaStatus.STUCK and events_of(stuck) == before
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from bpm.models import SagaDefinition, SagaInstance
-from demo.management.commands.demo_trickle import SCENARIOS
+from demo.management.commands.demo_trickle import SCENARIOS, scenario_of
 from payments.models import Customer
 from payments.services import customer_available_credit, customer_find
 
@@ -34,7 +34,7 @@ def test_it_creates_the_demo_customers_once():
 def test_it_starts_one_saga_per_scenario_in_turn_and_prints_a_line_for_each():
     output = trickle("--count", str(len(SCENARIOS)), "--interval", "0")
     sagas = list(SagaInstance.objects.order_by("created_at"))
-    assert [saga.business_key for saga in sagas] == [f"demo:{s.name}" for s in SCENARIOS]
+    assert [scenario_of(saga) for saga in sagas] == [s.name for s in SCENARIOS]
     assert {saga.definition_name for saga in sagas} == {"place_order"}
     for saga in sagas:
         assert str(saga.id) in output
@@ -46,7 +46,7 @@ def test_its_scenarios_cover_every_path():
     assert {"credit_card", "card_declined", "card_flaky", "card_down"} <= methods
     output = trickle("--count", str(len(SCENARIOS)), "--interval", "0")
     by_scenario = {
-        saga.business_key.removeprefix("demo:"): saga.input for saga in SagaInstance.objects.all()
+        scenario_of(saga): saga.input for saga in SagaInstance.objects.all()
     }
     grace = customer_find(email="grace@example.com")
     assert Decimal(by_scenario["over_credit_limit"]["total"]) > grace.credit_limit

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 from subprocesses import Processes, answers, free_port, poll, print_logs
 
@@ -42,8 +42,29 @@ CHROMIUM_ARGS = [
 ]
 
 
+# The web server's DEBUG: on (the tests' default, as `make run`), unless a test parametrizes
+# `web_debug` indirectly; tests/browsing.py's DEBUG_ON_AND_OFF runs a test in both modes.
+DEBUG_OFF_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "a-test-secret-key-that-is-long-enough-for-django-checks",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    # Plain HTTP on loopback: no redirect to HTTPS (Chromium keeps Secure cookies there).
+    "BPM_SSL_REDIRECT": "false",
+}
+
+
 @pytest.fixture
-def live_url(processes: Processes) -> str:
+def web_debug(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Return whether the web server runs with DEBUG on, setting the environment it starts in."""
+    debug = getattr(request, "param", "true") == "true"
+    if not debug:
+        for key, value in DEBUG_OFF_ENV.items():
+            monkeypatch.setenv(key, value)
+    return debug
+
+
+@pytest.fixture
+def live_url(processes: Processes, web_debug: bool) -> str:
     """Start `manage.py runserver` on the test database and return its base URL once it answers.
 
     --insecure serves the admin's CSS and htmx from the apps' static folders even with DEBUG off.
@@ -84,9 +105,16 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, live_url: str, tmp_path: Path) -> Iterator[Page]:
+def viewport(request: pytest.FixtureRequest) -> ViewportSize:
+    """Return the browser's window size: 1280x800 unless parametrized (LAPTOP is 1366x768)."""
+    width, height = getattr(request, "param", (1280, 800))
+    return ViewportSize(width=width, height=height)
+
+
+@pytest.fixture
+def page(browser: Browser, live_url: str, viewport: ViewportSize, tmp_path: Path) -> Iterator[Page]:
     """Return a page in a fresh browser context (no cookies) whose base URL is the live server."""
-    context = browser.new_context(base_url=live_url, viewport={"width": 1280, "height": 800})
+    context = browser.new_context(base_url=live_url, viewport=viewport)
     # Generous for a loaded CI machine; a passing step never waits for it.
     context.set_default_timeout(15_000)
     expect.set_options(timeout=10_000)

@@ -21,7 +21,7 @@ from testkit import drain, fresh
 
 from bpm import clock, definitions, services
 from bpm.models import EventType, SagaInstance, SagaStatus
-from demo.management.commands.demo_trickle import SCENARIOS
+from demo.management.commands.demo_trickle import SCENARIOS, scenario_of
 from notifications.models import Notification
 from orders.sagas import place_order
 from payments.services import customer_create
@@ -101,18 +101,19 @@ def stuck_order(processes, wait_for) -> SagaInstance:
 
 
 @pytest.fixture
-def demo_sagas(redis) -> dict[str, SagaInstance]:
+def demo_sagas(redis, settings) -> dict[str, SagaInstance]:
     """Return one finished saga per demo scenario (approved, rejected, retried, stuck...), by name.
 
     They run in-process on the real definitions, the fake clock jumping over backoffs; it starts
     two minutes back so that every timestamp is in the past for the web server.
     """
     clock.advance(-120)
+    settings.PAYMENTS_GATEWAY_SLOW_SECONDS = 0
     call_command("demo_trickle", count=len(SCENARIOS), interval=0, stdout=StringIO())
     drain()
     # Doorbells the engine scheduled for runs that drain() rang itself: stale, so drop them.
     redis.flushdb()
-    return {saga.business_key.removeprefix("demo:"): saga for saga in SagaInstance.objects.all()}
+    return {scenario_of(saga): saga for saga in SagaInstance.objects.all()}
 
 
 def test_an_operator_retries_a_stuck_saga_found_on_the_overview_and_sees_it_complete(

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from browsing import DEBUG_ON_AND_OFF
 from factories import UserFactory
 from playwright.sync_api import Browser, Page, expect
 
@@ -14,20 +15,13 @@ from bpm import definitions
 from bpm.models import DefinitionEvent, SagaDefinition
 from orders.sagas import place_order
 
-pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    DEBUG_ON_AND_OFF,
+]
 PASSWORD = "secret-password"
-
-
-@pytest.fixture(params=["true", "false"], ids=["debug-on", "debug-off"])
-def processes(processes, request, monkeypatch):
-    """The conftest's process starter, with the web server's DEBUG on or off."""
-    monkeypatch.setenv("DEBUG", request.param)
-    if request.param == "false":
-        monkeypatch.setenv("SECRET_KEY", "a-test-secret-key-that-is-long-enough-for-django-checks")
-        monkeypatch.setenv("ALLOWED_HOSTS", "127.0.0.1,localhost")
-        # Plain HTTP on loopback: no redirect to HTTPS (Chromium keeps Secure cookies there).
-        monkeypatch.setenv("BPM_SSL_REDIRECT", "false")
-    return processes
 
 
 @pytest.fixture

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,10 @@ from bpm.supervisor import (
 )
 
 STOP_TIMEOUT = 10.0
+# The banner is printed again once the web server answers, so that it is the last thing on the
+# screen rather than scrolled away by the processes' start-up lines; and kept in this file.
+BANNER_FILE = "run.txt"
+READY_TIMEOUT = 120.0
 WORKERS = 2
 DEV_USERNAME = "admin"
 DEV_PASSWORD = "admin"
@@ -79,7 +87,13 @@ class Command(BaseCommand):
         redis_socket = self.redis_socket()
         started_redis = redis_socket is not None and embedded_redis.ensure_running(redis_socket)
         try:
-            self.print_banner(port=port, dev_login=dev_login, started_redis=started_redis)
+            banner = self.print_banner(port=port, dev_login=dev_login, started_redis=started_redis)
+            threading.Thread(
+                target=self.repeat_banner_when_up,
+                args=(f"http://127.0.0.1:{port}/admin/login/", banner),
+                name="banner",
+                daemon=True,
+            ).start()
             self.run_children(children)
         finally:
             if started_redis and redis_socket is not None:
@@ -144,8 +158,8 @@ class Command(BaseCommand):
             return None
         return embedded_redis.socket_path_from_url(settings.REDIS_CONNECTION["URL"])
 
-    def print_banner(self, *, port: int, dev_login: bool, started_redis: bool) -> None:
-        """Print where to go and how to log in."""
+    def print_banner(self, *, port: int, dev_login: bool, started_redis: bool) -> str:
+        """Print where to go and how to log in, write it to BANNER_FILE, and return it."""
         base = f"http://127.0.0.1:{port}"
         if dev_login:
             login = (
@@ -175,8 +189,35 @@ class Command(BaseCommand):
             "  Ctrl-C stops everything.",
             "",
         ]
-        self.stdout.write(self.style.SUCCESS("\n".join(lines)))
+        banner = "\n".join(lines)
+        self.stdout.write(self.style.SUCCESS(banner))
         self.stdout.flush()
+        path = Path(settings.VAR_DIR) / BANNER_FILE
+        path.write_text(banner.strip("\n") + "\n")
+        path.chmod(0o600)
+        return banner
+
+    def repeat_banner_when_up(
+        self, url: str, banner: str, timeout: float = READY_TIMEOUT, settle: float = 1.0
+    ) -> bool:
+        """Print the banner again once `url` answers (after `settle` seconds more, for the other
+        processes' start-up lines); return whether it did within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    break
+            except urllib.error.HTTPError:
+                break  # it answers, even if not 200
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.5)
+        else:
+            return False
+        time.sleep(settle)
+        ready = f"\n  Ready. (This is also in {Path(settings.VAR_DIR) / BANNER_FILE}.)"
+        self.stdout.write(self.style.SUCCESS(ready + banner))
+        self.stdout.flush()
+        return True
 
     def run_children(self, children: list[Child]) -> None:
         """Start the children, supervise them until a signal or a failure, then stop them all."""

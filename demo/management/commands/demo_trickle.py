@@ -6,8 +6,10 @@ import contextlib
 import itertools
 import signal
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from types import FrameType
 from typing import Any
@@ -15,8 +17,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, close_old_connections
 
-from bpm import definitions, services
+from bpm import clock, definitions, services
 from bpm.errors import NotFound
+from bpm.models import ACTIVE_STATUSES, SagaInstance, SagaStatus
 from payments.models import Customer
 from payments.services import (
     customer_available_credit,
@@ -33,6 +36,9 @@ UNKNOWN_CUSTOMER_ID = 999_999_999
 # A customer whose orders should go through gets this much more credit when theirs runs low.
 CREDIT_TOP_UP = Decimal("500.00")
 LOW_CREDIT = Decimal("100.00")
+# A scenario that leaves its sagas stuck starts no more while this many of them are still stuck:
+# the demo shows every kind of trouble without piling up identical rows.
+STUCK_CAP = 3
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,10 @@ class Scenario:
     payment_method: str
     products: tuple[int, ...]
     expect: str
+    # Seconds from the start to the saga's deadline (None: no deadline).
+    deadline: float | None = None
+    # Whether its sagas end STUCK for an operator (so STUCK_CAP applies).
+    gets_stuck: bool = False
 
     @property
     def needs_credit(self) -> bool:
@@ -66,8 +76,35 @@ class Scenario:
         )
 
 
+BOUNCING_EMAIL = Scenario(
+    "bouncing_email",
+    BOUNCER,
+    "3.00",
+    "credit_card",
+    (7,),
+    "gets stuck after the pivot: the confirmation bounces (retry with edited context, skip)",
+    gets_stuck=True,
+)
+# The slow card takes 3 seconds (PAYMENTS_GATEWAY_SLOW_SECONDS) and the order may take none: the
+# sweeper flags the saga as timed out while the payment runs, before the pivot, so an operator
+# may compensate it, or retry it. Whether a sweep falls inside those 3 seconds is up to the clock
+# (about 3 times in 5 with make run's 5-second sweeps), so the cycle has it twice.
+PAYMENT_PAST_DEADLINE = Scenario(
+    "payment_past_deadline",
+    ADA,
+    "6.00",
+    "card_slow",
+    (8,),
+    "may get stuck before the pivot: timed out while the slow card pays (compensate)",
+    deadline=0.0,
+    gets_stuck=True,
+)
+
+# Both kinds of stuck saga early in the cycle, so that every action can be tried within a minute.
 SCENARIOS = (
     Scenario("approved", ADA, "12.50", "credit_card", (1, 2), "completes: approved and confirmed"),
+    BOUNCING_EMAIL,
+    PAYMENT_PAST_DEADLINE,
     Scenario(
         "over_credit_limit",
         GRACE,
@@ -108,14 +145,7 @@ SCENARIOS = (
         (2,),
         "runs out of payment retries, then compensates: cancelled",
     ),
-    Scenario(
-        "bouncing_email",
-        BOUNCER,
-        "3.00",
-        "credit_card",
-        (7,),
-        "gets stuck after the pivot: the confirmation bounces",
-    ),
+    PAYMENT_PAST_DEADLINE,
 )
 
 
@@ -123,8 +153,10 @@ class Command(BaseCommand):
     help = (
         "Start a place_order saga every few seconds, cycling through scenarios that exercise"
         " every path: approved, over the credit limit, unknown customer, card declined, flaky"
-        " card (retried), card gateway down (compensated) and a bouncing email (stuck after the"
-        " pivot). Ctrl-C stops it."
+        " card (retried), card gateway down (compensated), a bouncing email (stuck after the"
+        " pivot) and a slow payment past the order's deadline (stuck before the pivot). Each saga"
+        " has a business key of its own; a scenario that leaves sagas stuck starts no more while"
+        " --stuck-cap of them are stuck. Ctrl-C stops it."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -137,14 +169,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--count", type=int, default=None, help="stop after starting this many sagas"
         )
+        parser.add_argument(
+            "--stuck-cap",
+            type=int,
+            default=STUCK_CAP,
+            help="start no more sagas of a scenario that gets stuck while this many of them are"
+            f" STUCK (default {STUCK_CAP})",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         interval: float = options["interval"]
         count: int | None = options["count"]
+        self.stuck_cap: int = options["stuck_cap"]
+        # The capped scenarios already reported, so that the message is printed once.
+        self.announced: set[str] = set()
         if interval < 0:
             raise CommandError("--interval must be zero or more seconds")
         if count is not None and count < 1:
             raise CommandError("--count must be at least 1")
+        if self.stuck_cap < 1:
+            raise CommandError("--stuck-cap must be at least 1")
         self.ensure_definition()
         customers = {demo: self.ensure_customer(demo) for demo in DEMO_CUSTOMERS}
         stop = threading.Event()
@@ -153,6 +197,9 @@ class Command(BaseCommand):
             for scenario in itertools.cycle(SCENARIOS):
                 if stop.is_set():
                     break
+                if self.capped(scenario):
+                    # Nothing started, so no wait either: the next scenario goes now.
+                    continue
                 if self.start(scenario, customers):
                     started += 1
                 if count is not None and started >= count:
@@ -182,6 +229,28 @@ class Command(BaseCommand):
             )
         return customer
 
+    def capped(self, scenario: Scenario) -> bool:
+        """Say whether the scenario already has --stuck-cap sagas STUCK or on their way there
+        (still active), and say so once."""
+        if not scenario.gets_stuck:
+            return False
+        stuck = SagaInstance.objects.filter(
+            status__in=(SagaStatus.STUCK, *ACTIVE_STATUSES),
+            business_key__startswith=f"demo:{scenario.name}:",
+        ).count()
+        capped = stuck >= self.stuck_cap
+        announced = self.announced
+        if capped and scenario.name not in announced:
+            self.stdout.write(
+                f"{scenario.name}: {stuck} sagas are stuck (or on their way), waiting for an"
+                " operator; starting no more until one is repaired."
+            )
+        if capped:
+            announced.add(scenario.name)
+        else:
+            announced.discard(scenario.name)
+        return capped
+
     def start(self, scenario: Scenario, customers: dict[DemoCustomer, Customer]) -> bool:
         """Start one saga for the scenario; return whether it started."""
         customer = customers[scenario.customer] if scenario.customer else None
@@ -197,7 +266,12 @@ class Command(BaseCommand):
                     "payment_method": scenario.payment_method,
                 },
                 actor=ACTOR,
-                business_key=f"demo:{scenario.name}",
+                business_key=business_key(scenario),
+                deadline=(
+                    None
+                    if scenario.deadline is None
+                    else clock.now() + timedelta(seconds=scenario.deadline)
+                ),
             )
         except DatabaseError as exc:
             # A busy or restarting database should not end the demo: try the next one later.
@@ -220,6 +294,17 @@ class Command(BaseCommand):
             f"Raised {raised.name}'s credit limit to {raised.credit_limit} so the demo keeps"
             " approving orders."
         )
+
+
+def business_key(scenario: Scenario) -> str:
+    """Return a business key of the saga's own: demo:<scenario>:<order number>."""
+    return f"demo:{scenario.name}:{uuid.uuid4().hex[:8]}"
+
+
+def scenario_of(saga: SagaInstance) -> str:
+    """Return the name of the scenario a demo saga was started for ("" for others)."""
+    prefix, _, rest = saga.business_key.partition(":")
+    return rest.partition(":")[0] if prefix == "demo" else ""
 
 
 @contextlib.contextmanager
