@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 
-from bpm import registry
+from bpm import registry, waits
 from bpm.errors import DefinitionInvalid
 
 COMPENSATABLE = "COMPENSATABLE"
@@ -35,6 +35,8 @@ class StepDeclaration:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: float = 30.0
     queue: str = "default"
+    # A wait step's wait (bpm/waits.py); {} for a step whose action finishes it.
+    wait: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,13 @@ class SagaDeclaration:
 
     def fingerprint(self) -> str:
         """Return a hash of everything that makes a version, to detect a changed declaration."""
-        payload = json.dumps(asdict(self), sort_keys=True, default=str)
+        declared = asdict(self)
+        for step in declared["steps"]:
+            # A step that waits for nothing hashes as it did before waits existed, so adding
+            # them made no new version of any saga.
+            if not step["wait"]:
+                del step["wait"]
+        payload = json.dumps(declared, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -77,7 +85,11 @@ def _step_problems(step: StepDeclaration, known: set[str], *, after_pivot: bool)
     where = f"step {step.name!r}"
     if step.kind not in (COMPENSATABLE, PIVOT, RETRIABLE):
         problems.append(f"{where}: unknown kind {step.kind!r}")
-    if step.action not in known:
+    problems.extend(f"{where}: {problem}" for problem in waits.wait_problems(step.wait))
+    if waits.runs_no_action(step.wait):
+        if step.action:
+            problems.append(f"{where}: a wait step has no action (it waits instead)")
+    elif step.action not in known:
         problems.append(f"{where}: no handler registered as {step.action!r}")
     if step.compensation and step.compensation not in known:
         problems.append(f"{where}: no handler registered as {step.compensation!r}")

@@ -150,6 +150,7 @@ def _create_version(
             jitter=step.retry.jitter,
             timeout=step.timeout,
             queue=step.queue,
+            wait=step.wait,
         )
         for position, step in enumerate(declaration.steps, start=1)
     )

@@ -11,7 +11,7 @@ from bpm.states import Direction, FailureKind, SagaStatus, StepKind, StepStatus,
 FORWARD = Direction.FORWARD
 COMPENSATION = Direction.COMPENSATION
 DONE = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
-IN_FLIGHT = (StepStatus.PENDING, StepStatus.RUNNING)
+IN_FLIGHT = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING)
 
 
 @dataclass(frozen=True)
