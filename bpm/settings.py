@@ -295,6 +295,9 @@ BPM_ARCHIVE_DIR = Path(os.getenv("BPM_ARCHIVE_DIR", str(VAR_DIR / "archive"))).r
 BPM_WORKER_POLL_INTERVAL = envint("BPM_WORKER_POLL_INTERVAL", "1")
 if BPM_WORKER_POLL_INTERVAL < 1:
     raise ImproperlyConfigured("BPM_WORKER_POLL_INTERVAL must be a whole number of seconds >= 1")
+# The groups human tasks are given to (a wait step's "task": {"group": ...}): made, without
+# permissions, by every migrate, so that a declaration naming one validates on a fresh database.
+BPM_TASK_GROUPS = envlist("BPM_TASK_GROUPS", "reviewers")
 
 # /metrics (docs/monitoring.md): without a token it answers only to loopback addresses; with one,
 # only to `Authorization: Bearer <token>`.

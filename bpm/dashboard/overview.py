@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
-from bpm import clock, totals
+from bpm import answers, clock, totals
 from bpm.dashboard import statistics
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.fragment import render_page
@@ -33,5 +33,6 @@ def overview(request: HttpRequest) -> HttpResponse:
         rows=statistics.status_rows(counts, param="definition"),
         totals=summed,
         rq=queue_report(),
+        tasks=answers.task_counts(request.user),
     )
     return render_page(request, "dashboard/overview.html", "dashboard/overview_live.html", context)

@@ -7,6 +7,7 @@ from bpm.dashboard.overview import overview
 from bpm.dashboard.saga_actions import saga_action
 from bpm.dashboard.saga_list import saga_list
 from bpm.dashboard.saga_page import saga_page
+from bpm.dashboard.task_inbox import task_list, task_page
 
 app_name = "dashboard"
 
@@ -17,4 +18,6 @@ urlpatterns: list = [
     path("sagas/<uuid:saga_id>/<slug:action>/", saga_action, name="saga_action"),
     path("definitions/", definition_list, name="definitions"),
     path("definitions/<slug:name>/", definition_detail, name="definition"),
+    path("tasks/", task_list, name="tasks"),
+    path("tasks/<int:task_id>/", task_page, name="task"),
 ]

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from django.contrib.auth.models import Group
 from django.test import override_settings
 from testkit import fresh, work
+from waitkit import handed, signal_saga, task_saga, token_saga
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "waits"))
-from waitkit import handed, signal_saga, task_saga, token_saga  # noqa: E402
-
-from bpm import services  # noqa: E402
-from bpm.models import EventType, SagaStatus  # noqa: E402
+from bpm import services
+from bpm.models import EventType, SagaStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

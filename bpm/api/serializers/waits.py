@@ -54,7 +54,8 @@ class TokenReceiptSerializer(serializers.Serializer):
 class TaskCompleteSerializer(RequestSerializer):
     """The task's form data: validated by the form's JSON schema, the step's output."""
 
-    data = JSONObjectField()
+    # A field named like Serializer.data: DRF's metaclass moves declared fields off the class.
+    data = JSONObjectField()  # type: ignore[assignment]
 
 
 class TaskRejectSerializer(RequestSerializer):

@@ -15,8 +15,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, close_old_connections
 
-from bpm import definitions, services
+from bpm import definitions, engine, services
 from bpm.errors import NotFound
+from demo import sagas as demo_sagas
 from payments.models import Customer
 from payments.services import (
     customer_available_credit,
@@ -46,7 +47,9 @@ ADA = DemoCustomer("Ada", "ada@example.com", "500.00")
 GRACE = DemoCustomer("Grace", "grace@example.com", "20.00")
 # Every mail to this domain bounces, so her confirmations never go out.
 BOUNCER = DemoCustomer("Barbara", "barbara@bounce.invalid", "500.00")
-DEMO_CUSTOMERS = (ADA, GRACE, BOUNCER)
+# Places the large orders that review_large_order reviews.
+MARGARET = DemoCustomer("Margaret", "margaret@example.com", "100000.00")
+DEMO_CUSTOMERS = (ADA, GRACE, BOUNCER, MARGARET)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Scenario:
     payment_method: str
     products: tuple[int, ...]
     expect: str
+    definition: str = DEFINITION
 
     @property
     def needs_credit(self) -> bool:
@@ -115,6 +119,24 @@ SCENARIOS = (
         "credit_card",
         (7,),
         "gets stuck after the pivot: the confirmation bounces",
+    ),
+    Scenario(
+        "large_order_review",
+        MARGARET,
+        "1500.00",
+        "credit_card",
+        (8,),
+        "review_large_order: fraud desk passes, warehouse signals; waits for a reviewer",
+        definition=demo_sagas.NAME,
+    ),
+    Scenario(
+        "large_order_fraud",
+        MARGARET,
+        "60000.00",
+        "credit_card",
+        (9,),
+        "review_large_order: the fraud desk refuses its token, compensates",
+        definition=demo_sagas.NAME,
     ),
 )
 
@@ -189,7 +211,7 @@ class Command(BaseCommand):
             if customer is not None and scenario.needs_credit:
                 self.keep_credit(customer)
             saga = services.saga_start(
-                definition=DEFINITION,
+                definition=scenario.definition,
                 input={
                     "customer_id": customer.pk if customer else UNKNOWN_CUSTOMER_ID,
                     "products": list(scenario.products),
@@ -199,6 +221,11 @@ class Command(BaseCommand):
                 actor=ACTOR,
                 business_key=f"demo:{scenario.name}",
             )
+            if scenario.definition == demo_sagas.NAME:
+                # The warehouse reserves at once: the signal is kept until the step waits.
+                engine.receive_signal(
+                    saga.pk, demo_sagas.WAREHOUSE_SIGNAL, {"reserved_by": "demo"}, actor=ACTOR
+                )
         except DatabaseError as exc:
             # A busy or restarting database should not end the demo: try the next one later.
             self.stderr.write(f"Could not start {scenario.name}: {exc}")
