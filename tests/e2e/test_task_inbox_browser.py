@@ -29,6 +29,8 @@ def processes(processes, request, monkeypatch):
         monkeypatch.setenv("SECRET_KEY", "a-test-secret-key-that-is-long-enough-for-django-checks")
         monkeypatch.setenv("ALLOWED_HOSTS", "127.0.0.1,localhost")
         monkeypatch.setenv("BPM_SSL_REDIRECT", "false")
+        # The worker mails the confirmation: no SMTP server here (DEBUG off would use one).
+        monkeypatch.setenv("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
     return processes
 
 
