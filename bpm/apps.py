@@ -21,9 +21,10 @@ class BpmConfig(AppConfig):
 
 def sync_after_migrate(using: str = "default", **kwargs: object) -> None:
     """Make a new definition version for every declaration that changed (runs after migrate)."""
-    from bpm import definitions
+    from bpm import definitions, permissions
 
     definitions.steps_of.cache_clear()
+    permissions.ensure_task_groups(using=using)
     definitions.sync_all()
 
 

@@ -24,6 +24,8 @@ class StepContext:
     # The user whose request started the saga, None when code did: a participant checks that it
     # may use the rows the input names (bpm.ownership.may_use).
     owner_id: int | None = None
+    # A task-token wait's token (bpm/waits.py): hand it to whoever will answer; "" otherwise.
+    task_token: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
-from bpm import graph, http_calls, registry
+from bpm import graph, http_calls, registry, waits
 from bpm.errors import DefinitionInvalid
 
 COMPENSATABLE = "COMPENSATABLE"
@@ -44,6 +44,8 @@ class StepDeclaration:
     # The steps this one waits for: None means the step before it in the list, () that it
     # starts with the saga. Steps whose predecessors are all done run at the same time.
     after: Sequence[str] | None = None
+    # A wait step's wait (bpm/waits.py); {} for a step whose action finishes it.
+    wait: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.after is not None:
@@ -71,6 +73,8 @@ class SagaDeclaration:
             for name in ("after", *HTTP_FIELDS):
                 if step[name] is None:
                     del step[name]
+            if not step["wait"]:
+                del step["wait"]
         payload = json.dumps(shape, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -152,7 +156,12 @@ def _step_problems(step: StepDeclaration, known: set[str], *, after_pivot: bool)
     where = f"step {step.name!r}"
     if step.kind not in (COMPENSATABLE, PIVOT, RETRIABLE):
         problems.append(f"{where}: unknown kind {step.kind!r}")
-    problems.extend(_handler_problems(where, "action", step.action, step.action_http, known))
+    problems.extend(f"{where}: {problem}" for problem in waits.wait_problems(step.wait))
+    if waits.runs_no_action(step.wait):
+        if step.action or step.action_http:
+            problems.append(f"{where}: a wait step has no action (it waits instead)")
+    else:
+        problems.extend(_handler_problems(where, "action", step.action, step.action_http, known))
     if step.compensation or step.compensation_http:
         problems.extend(
             _handler_problems(

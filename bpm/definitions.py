@@ -153,6 +153,7 @@ def _create_version(
             after=list(step.after) if step.after is not None else None,
             action_http=step.action_http,
             compensation_http=step.compensation_http,
+            wait=step.wait,
         )
         for position, step in enumerate(declaration.steps, start=1)
     )

@@ -57,6 +57,7 @@ from bpm import (
     planner,
     registry,
     timeout,
+    waits,
 )
 from bpm.context import StepContext
 from bpm.declarations import RetryPolicy
@@ -65,8 +66,10 @@ from bpm.models import (
     SagaDefinition,
     SagaEvent,
     SagaInstance,
+    Signal,
     StepDefinition,
     StepRun,
+    Wait,
 )
 from bpm.planner import Move
 from bpm.states import (
@@ -76,6 +79,7 @@ from bpm.states import (
     SagaStatus,
     StepStatus,
     StuckReason,
+    WaitKind,
 )
 
 log = logging.getLogger(__name__)
@@ -506,6 +510,8 @@ def _execute(
             if claimed is None:
                 return None
             view, run, handler, owner = claimed
+            if handler is None:
+                return _begin_wait(view, run, actor=actor, inline=inline)
             if handler.transactional:
                 outcome = _run_behind_barrier(view.saga, run, handler, actor=actor)
                 return record(view, run, outcome, actor=actor, inline=inline)
@@ -517,10 +523,11 @@ def _execute(
 
 def claim(
     run_id: int, token: str, view: SagaRows | None, *, actor: str
-) -> tuple[SagaRows, StepRun, registry.Handler, uuid.UUID] | None:
+) -> tuple[SagaRows, StepRun, registry.Handler | None, uuid.UUID] | None:
     """Lock the saga and claim the run for this doorbell, or return None when it may not.
 
     The one place a worker takes a run: the claim is checked and made under the saga's lock.
+    The handler is None for a signal or task wait, which runs nothing.
     """
     locked = _lock_run(run_id, view)
     if locked is None:
@@ -529,20 +536,26 @@ def claim(
     view, run = locked
     if _doorbell_problem(view.saga, run, token):
         return None
-    handler_name = run.step.handler_name(run.direction)
-    call = run.step.http_call(run.direction)
-    try:
-        handler = (
-            http_calls.handler_for(call, name=handler_name, timeout=run.step.timeout)
-            if call is not None
-            else registry.get_handler(handler_name)
-        )
-    except KeyError:
-        _stop_for_missing_handler(view.saga, run, handler_name, actor=actor)
-        return None
+    forward = run.direction == Direction.FORWARD
+    handler: registry.Handler | None = None
+    if not (forward and waits.runs_no_action(run.step.wait)):
+        handler_name = run.step.handler_name(run.direction)
+        call = run.step.http_call(run.direction)
+        try:
+            handler = (
+                http_calls.handler_for(call, name=handler_name, timeout=run.step.timeout)
+                if call is not None
+                else registry.get_handler(handler_name)
+            )
+        except KeyError:
+            _stop_for_missing_handler(view.saga, run, handler_name, actor=actor)
+            return None
     owner = uuid.uuid4()
     lease_until = clock.now() + timedelta(seconds=run.step.timeout) + LEASE_GRACE
     run.claim(actor=actor, owner=owner, lease_until=lease_until)
+    if handler is not None and waits.kind_of(run.step.wait) == waits.TASK_TOKEN and forward:
+        # Before the action runs: an answer may come back before the action returns.
+        _open_wait(view.saga, run)
     log_context.add(
         saga_id=str(view.saga.pk),
         step=run.step.name,
@@ -630,6 +643,206 @@ def _record_raised(
         return record(view, run, _outcome_of(exc), actor=actor, inline=inline)
 
 
+# --- waiting -----------------------------------------------------------------------------------
+
+
+WAIT_KINDS = {
+    waits.SIGNAL: WaitKind.SIGNAL,
+    waits.TASK_TOKEN: WaitKind.TOKEN,
+    waits.TASK: WaitKind.TASK,
+}
+
+
+def _open_wait(saga: SagaInstance, run: StepRun) -> Wait:
+    """Return the wait row of a claimed run of a wait step, making it at its first attempt."""
+    wait = Wait.objects.filter(run=run).first()
+    if wait is not None:
+        return wait
+    spec = run.step.wait
+    kind = waits.kind_of(spec)
+    task = spec.get(waits.TASK, {})
+    wait = Wait(
+        run=run,
+        saga=saga,
+        kind=WAIT_KINDS[kind],
+        signal=spec.get(waits.SIGNAL, ""),
+        group=task.get("group", ""),
+        title=task.get("title", ""),
+        form=task.get("form"),
+    )
+    if kind == waits.TASK_TOKEN:
+        wait.token_hash = waits.token_hash(waits.token_for(run.id, saga.pk))
+    wait.save(force_insert=True)
+    return wait
+
+
+def _begin_wait(view: SagaRows, run: StepRun, *, actor: str, inline: bool) -> Continuation | None:
+    """Park a claimed signal or task run, or finish it at once with a signal that came early."""
+    wait = _open_wait(view.saga, run)
+    if wait.kind == WaitKind.SIGNAL:
+        kept = (
+            Signal.objects.filter(saga=view.saga, name=wait.signal, consumed_by__isnull=True)
+            .order_by("id")
+            .first()
+        )
+        if kept is not None:
+            return record(view, run, consume_signal(run, wait, kept), actor=actor, inline=inline)
+    _park(run, wait, actor=actor, data={})
+    _save(view.saga, run)
+    return None
+
+
+def consume_signal(run: StepRun, wait: Wait, signal: Signal) -> Outcome:
+    """Give the waiting run this signal; the caller holds the saga's lock and records it."""
+    signal.consumed_by = run
+    signal.consumed_at = clock.now()
+    signal.save(update_fields=["consumed_by", "consumed_at"])
+    _close_wait(wait)
+    run.log(
+        EventType.SIGNAL_RECEIVED,
+        signal.actor,
+        f"signal {signal.name!r} received",
+        data={"payload": signal.payload},
+    )
+    return Outcome(OutcomeKind.SUCCEEDED, output=signal.payload)
+
+
+def _park(run: StepRun, wait: Wait, *, actor: str, data: dict[str, Any]) -> None:
+    seconds = waits.timeout_of(run.step.wait)
+    what = {
+        WaitKind.SIGNAL: f"waiting for the signal {wait.signal!r}",
+        WaitKind.TOKEN: "waiting for its task token to be answered",
+        WaitKind.TASK: f"waiting for the {wait.group!r} group: {wait.title}",
+    }[WaitKind(wait.kind)]
+    run.wait(
+        actor=actor,
+        until=clock.now() + timedelta(seconds=seconds),
+        message=f"{what} (at most {seconds:g}s)",
+        data={"kind": wait.kind, "wait_id": wait.pk, **data},
+    )
+
+
+def _close_wait(wait: Wait) -> None:
+    wait.closed_at = clock.now()
+    wait.save(update_fields=["closed_at", "claimed_by", "claimed_at", "early_answer"])
+
+
+def answer_outcome(early: dict[str, Any]) -> Outcome:
+    if early["outcome"] == "succeed":
+        return Outcome(OutcomeKind.SUCCEEDED, output=early["output"])
+    return Outcome(OutcomeKind.REFUSED, error=early["error"])
+
+
+def _after_token_action(run: StepRun, outcome: Outcome, *, actor: str) -> Outcome | None:
+    """The action of a task-token step returned: wait for the token, or take its early answer."""
+    wait = _open_wait(run.saga, run)
+    if wait.early_answer is None:
+        _park(run, wait, actor=actor, data={"action_output": outcome.output or {}})
+        return None
+    answer = answer_outcome(wait.early_answer)
+    _close_wait(wait)
+    return answer
+
+
+AnswerWait = Callable[[SagaRows, StepRun, Wait], Outcome | None]
+
+
+def answer_wait(run_id: int, act: AnswerWait, *, actor: str) -> StepRun:
+    """Let `act` answer a wait under its saga's lock; record the outcome it returns.
+
+    `act` checks the run and the wait (raising Conflict), logs its event and returns the step's
+    outcome, or None when the answer changes only the wait (a claim, an early token answer).
+    One transaction: the answer, the step's outcome and the next step commit together.
+    """
+    with transaction.atomic():
+        locked = _lock_run(run_id, None)
+        if locked is None:
+            raise NotFound(f"no step run with id {run_id}")
+        view, run = locked
+        wait = Wait.objects.filter(run=run).first()
+        if wait is None:
+            raise NotFound(f"{run} waits for nothing")
+        outcome = act(view, run, wait)
+        if outcome is not None:
+            if outcome.kind is not OutcomeKind.FAULT:
+                _close_wait(wait)
+            record(view, run, outcome, actor=actor)
+        elif view.saga.unsaved_events:
+            _save(view.saga, run)
+        return run
+
+
+def expire_wait(run_id: int, *, actor: str) -> bool:
+    """Fail a wait past its timeout (no retry: the timeout was its whole budget)."""
+    with transaction.atomic():
+        locked = _lock_run(run_id, None)
+        if locked is None:
+            return False
+        view, run = locked
+        if run.status != StepStatus.WAITING or run.due_at > clock.now():
+            return False
+        seconds = waits.timeout_of(run.step.wait)
+        message = f"{run} waited {seconds:g}s and nobody answered"
+        run.log(EventType.WAIT_TIMED_OUT, actor, message)
+        wait = Wait.objects.filter(run=run).first()
+        if wait is not None:
+            _close_wait(wait)
+        error = {"type": "WaitTimedOut", "message": message, "traceback": ""}
+        record(view, run, Outcome(OutcomeKind.FAULT, error=error), actor=actor)
+        return True
+
+
+# A signal lands in a saga that is going forward, or stuck (an operator retry may consume it).
+SIGNALLED_STATUSES = (SagaStatus.RUNNING, SagaStatus.STUCK)
+
+
+def receive_signal(
+    saga_id: uuid.UUID, name: str, payload: dict[str, Any], *, actor: str
+) -> tuple[Signal, bool]:
+    """Keep a signal, and give it to the step waiting for it; return it and whether it repeated.
+
+    Under the saga's lock, so of any number of senders one keeps the signal and the others find
+    it: a repeat with the same payload is a duplicate, one with another payload a Conflict.
+    A signal no step waits for yet is kept for the step that will (consumed when it is claimed).
+    """
+    with transaction.atomic():
+        view = lock_saga(saga_id)
+        saga = view.saga
+        existing = Signal.objects.filter(saga=saga, name=name).first()
+        if existing is not None:
+            if existing.payload != payload:
+                raise Conflict(
+                    f"saga {saga.pk} already received the signal {name!r}"
+                    f" ({existing.received_at.isoformat()}) with another payload"
+                )
+            return existing, True
+        if saga.status not in SIGNALLED_STATUSES:
+            raise Conflict(f"saga {saga.pk} is {saga.status}: it waits for no signal")
+        signal = Signal.objects.create(saga=saga, name=name, payload=payload, actor=actor)
+        waiting = next(
+            (
+                run
+                for run in view.latest_runs().values()
+                if run.status == StepStatus.WAITING
+                and run.direction == Direction.FORWARD
+                and run.step.wait.get(waits.SIGNAL) == name
+            ),
+            None,
+        )
+        if waiting is None:
+            saga.log(
+                EventType.SIGNAL_RECEIVED,
+                actor,
+                f"signal {name!r} received: kept until a step waits for it",
+                data={"payload": payload},
+            )
+            _save(saga, saga_fields=["updated_at"])
+            return signal, False
+        wait = Wait.objects.get(run=waiting)
+        record(view, waiting, consume_signal(waiting, wait, signal), actor=actor)
+        return signal, False
+
+
 def _finish_at_least_once(
     view: SagaRows,
     run: StepRun,
@@ -702,6 +915,12 @@ def context_for(run: StepRun) -> StepContext:
         business_key=saga.business_key,
         failure=saga.failure if run.direction == Direction.COMPENSATION else None,
         owner_id=saga.owner_id,
+        task_token=(
+            waits.token_for(run.id, saga.pk)
+            if run.direction == Direction.FORWARD
+            and waits.kind_of(run.step.wait) == waits.TASK_TOKEN
+            else ""
+        ),
     )
 
 
@@ -719,6 +938,17 @@ def record(
     saga = view.saga
     runs = view.latest_runs()
     runs[(run.step.name, run.direction)] = run
+    if (
+        outcome.kind is OutcomeKind.SUCCEEDED
+        and run.status == StepStatus.RUNNING
+        and run.direction == Direction.FORWARD
+        and waits.kind_of(run.step.wait) == waits.TASK_TOKEN
+    ):
+        answered = _after_token_action(run, outcome, actor=actor)
+        if answered is None:
+            _save(saga, run)
+            return None
+        outcome = answered
     metrics.observe_outcome(saga, run, outcome.kind.value)  # counted once it commits
     match outcome.kind:
         case OutcomeKind.SUCCEEDED:
@@ -771,7 +1001,7 @@ def _settle_flagged(saga: SagaInstance, runs: LatestRuns, *, actor: str) -> bool
 
 def _record_fault(saga: SagaInstance, run: StepRun, error: dict[str, Any], *, actor: str) -> None:
     step: StepDefinition = run.step
-    if run.attempts >= step.max_attempts:
+    if run.attempts >= step.max_attempts or run.status == StepStatus.WAITING:
         run.exhaust(actor=actor, error=error)
         return
     delay = backoff(step.retry_policy, run.attempts)
@@ -888,7 +1118,7 @@ def flag(
                 continue
             saga.get_stuck(actor=actor, reason=reason, message=message, cause=_waiting(runs))
             for run in runs.values():
-                if run.status == StepStatus.PENDING:
+                if run.status in (StepStatus.PENDING, StepStatus.WAITING):
                     run.cancel(actor=actor, reason=message)
                     cancelled.append(run)
             flagged += 1
@@ -985,6 +1215,6 @@ def abort(saga: SagaInstance, runs: Mapping[RunKey, StepRun], *, actor: str, rea
     """Close a stuck saga as resolved by hand, cancelling what still waits."""
     saga.abort(actor=actor, reason=reason)
     for run in runs.values():
-        if run.status == StepStatus.PENDING:
+        if run.status in (StepStatus.PENDING, StepStatus.WAITING):
             run.cancel(actor=actor, reason=reason)
             run.save()

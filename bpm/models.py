@@ -30,6 +30,7 @@ from bpm.states import (
     StepKind,
     StepStatus,
     StuckReason,
+    WaitKind,
 )
 
 
@@ -135,6 +136,8 @@ class StepDefinition(models.Model):
     # compensation field then holds its label.
     action_http = models.JSONField(null=True, blank=True)
     compensation_http = models.JSONField(null=True, blank=True)
+    # A wait step's wait ({} for a step that runs its action and is done): see bpm/waits.py.
+    wait = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ("definition", "position")
@@ -169,6 +172,7 @@ class StepDefinition(models.Model):
             after=self.after,
             action_http=self.action_http,
             compensation_http=self.compensation_http,
+            wait=self.wait or {},
         )
 
     def handler_name(self, direction: str) -> str:
@@ -442,6 +446,10 @@ class StepRun(FSMModelMixin, models.Model):
                 name="steprun_running_lease",
                 condition=Q(status="RUNNING"),
             ),
+            # The sweeper's expired waits.
+            models.Index(
+                fields=("due_at",), name="steprun_waiting_due", condition=Q(status="WAITING")
+            ),
         ]
 
     def __str__(self) -> str:
@@ -474,7 +482,16 @@ class StepRun(FSMModelMixin, models.Model):
         self.token = uuid.uuid4()
         self.log(EventType.REDRIVEN, actor, message)
 
-    @transition(field=status, source=StepStatus.RUNNING, target=StepStatus.SUCCEEDED)
+    @transition(field=status, source=StepStatus.RUNNING, target=StepStatus.WAITING)
+    def wait(self, *, actor: str, until: datetime, message: str, data: dict[str, Any]) -> None:
+        """Park this run until its signal, token or person answers, or `until` passes."""
+        self.due_at = until
+        self._release(finished=False)
+        self.log(EventType.STEP_WAITING, actor, message, data=data)
+
+    @transition(
+        field=status, source=[StepStatus.RUNNING, StepStatus.WAITING], target=StepStatus.SUCCEEDED
+    )
     def succeed(self, *, actor: str, output: dict[str, Any], message: str = "") -> None:
         self.output = output
         self._release()
@@ -494,7 +511,9 @@ class StepRun(FSMModelMixin, models.Model):
             data={**error, "retry_at": due_at.isoformat()},
         )
 
-    @transition(field=status, source=StepStatus.RUNNING, target=StepStatus.FAILED)
+    @transition(
+        field=status, source=[StepStatus.RUNNING, StepStatus.WAITING], target=StepStatus.FAILED
+    )
     def refuse(self, *, actor: str, error: dict[str, Any]) -> None:
         self.last_error = error["message"]
         self.error_code = error_code_of(error)
@@ -502,7 +521,9 @@ class StepRun(FSMModelMixin, models.Model):
         self._release()
         self.log(EventType.STEP_REFUSED, actor, error["message"], data=error)
 
-    @transition(field=status, source=StepStatus.RUNNING, target=StepStatus.FAILED)
+    @transition(
+        field=status, source=[StepStatus.RUNNING, StepStatus.WAITING], target=StepStatus.FAILED
+    )
     def exhaust(self, *, actor: str, error: dict[str, Any]) -> None:
         self.last_error = error["message"]
         self.error_code = error_code_of(error)
@@ -518,7 +539,9 @@ class StepRun(FSMModelMixin, models.Model):
         self.finished_at = clock.now()
         self.log(EventType.STEP_SKIPPED, actor, reason, data={"output": output})
 
-    @transition(field=status, source=StepStatus.PENDING, target=StepStatus.CANCELLED)
+    @transition(
+        field=status, source=[StepStatus.PENDING, StepStatus.WAITING], target=StepStatus.CANCELLED
+    )
     def cancel(self, *, actor: str, reason: str) -> None:
         self.finished_at = clock.now()
         self.log(EventType.STEP_CANCELLED, actor, reason)
@@ -551,6 +574,89 @@ class SagaEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S.%f} {self.type}"
+
+
+class Wait(models.Model):
+    """What a wait step's run waits for: a signal, a task token or a person (bpm/waits.py).
+
+    One row per run of a wait step, made when the run is claimed. It is open while its run is
+    WAITING (or, for a token, RUNNING its action); the run's status is the truth, so a token
+    or a task expires with its step without a write of its own.
+    """
+
+    run = models.OneToOneField(StepRun, on_delete=models.CASCADE, related_name="wait_row")
+    # wait_saga leads with the saga: the FK's own index would be a second copy.
+    saga = models.ForeignKey(
+        SagaInstance, on_delete=models.CASCADE, related_name="waits", db_index=False
+    )
+    kind = models.CharField(max_length=8, choices=WaitKind.choices)
+    signal = models.CharField(max_length=100, blank=True)
+    # SHA-256 of the task token, hex; the token itself is never stored.
+    token_hash = models.CharField(max_length=64, blank=True)
+    group = models.CharField(max_length=150, blank=True)
+    title = models.CharField(max_length=200, blank=True)
+    form = models.JSONField(null=True, blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # A token's answer that arrived while its action still ran: applied when the action returns.
+    early_answer = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("created_at", "id")
+        indexes = [
+            models.Index(fields=("saga", "created_at"), name="wait_saga"),
+            models.Index(fields=("token_hash",), name="wait_token", condition=~Q(token_hash="")),
+            # The task inbox: open human tasks by group.
+            models.Index(
+                fields=("group", "created_at"),
+                name="wait_open_task",
+                condition=Q(kind="TASK"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.run_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class Signal(models.Model):
+    """A signal sent to a saga: kept until a step waiting for it consumes it.
+
+    A saga keeps one signal per name (the unique constraint): a second one with the same name is
+    a duplicate, whoever sent it and however many at once.
+    """
+
+    saga = models.ForeignKey(
+        SagaInstance, on_delete=models.CASCADE, related_name="signals", db_index=False
+    )
+    name = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict, blank=True)
+    actor = models.CharField(max_length=200)
+    received_at = models.DateTimeField(default=clock.now)
+    consumed_by = models.ForeignKey(
+        StepRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    consumed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("received_at", "id")
+        constraints = [
+            models.UniqueConstraint(fields=("saga", "name"), name="signal_saga_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"signal {self.name}"
 
 
 class Barrier(models.Model):

@@ -117,6 +117,18 @@ def sync_groups(app_label: str, apps: Apps = global_apps, using: str = "default"
         group.permissions.add(*granted)
 
 
+def ensure_task_groups(using: str = "default") -> None:
+    """Make the groups that human tasks go to (BPM_TASK_GROUPS), with no permissions of their own.
+
+    Working a task needs only membership; its members also need a viewer's permissions to use
+    the dashboard's inbox (the API's needs none).
+    """
+    from django.contrib.auth.models import Group
+
+    for name in getattr(settings, "BPM_TASK_GROUPS", ()):
+        Group.objects.using(using).get_or_create(name=name)
+
+
 def may(user: Any, action: str) -> bool:
     """Return whether `user` holds the permission `action` needs."""
     return bool(user is not None and user.is_active and user.has_perm(REQUIRED[action]))

@@ -12,7 +12,7 @@ from bpm.states import Direction, FailureKind, SagaStatus, StepKind, StepStatus,
 FORWARD = Direction.FORWARD
 COMPENSATION = Direction.COMPENSATION
 DONE = (StepStatus.SUCCEEDED, StepStatus.SKIPPED)
-IN_FLIGHT = (StepStatus.PENDING, StepStatus.RUNNING)
+IN_FLIGHT = (StepStatus.PENDING, StepStatus.RUNNING, StepStatus.WAITING)
 # No run yet (""), or one cancelled when the saga got stuck: the step is run afresh.
 NOT_STARTED = ("", StepStatus.CANCELLED)
 

@@ -349,3 +349,26 @@ def validate(schema: dict[str, Any] | None, value: Any, *, path: str = "input") 
     if error is not None:
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         raise InvalidInput(error.message, path=f"{path}{where}" if path else where.lstrip("."))
+
+
+def errors_by_field(schema: dict[str, Any], value: Any) -> dict[str, str]:
+    """Return every place `value` breaks the schema, as {"field.path": message} ("" for the root).
+
+    For a form that shows each field's error next to it; a stored schema the rules refuse is a
+    Conflict, as in `validate`.
+    """
+    try:
+        validator = _validator(json.dumps(schema, sort_keys=True))
+    except SchemaRefused as exc:
+        raise Conflict(f"the form's schema cannot be used: {exc}") from None
+    errors: dict[str, str] = {}
+    for error in sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path)):
+        where = ".".join(str(part) for part in error.absolute_path)
+        if error.validator == "required" and not where:
+            missing = error.message.split("'")[1] if "'" in error.message else ""
+            where = missing
+            message = "This field is required."
+        else:
+            message = error.message
+        errors.setdefault(where, message)
+    return errors

@@ -288,7 +288,7 @@ def _forbid_compensate(saga: SagaInstance, runs: Runs) -> None:
             f"the pivot step {pivot!r} has committed, so this saga can only go forward:"
             " retry, skip or abort"
         )
-    if any(run.status in (StepStatus.PENDING, StepStatus.RUNNING) for run in runs.values()):
+    if any(run.status in planner.IN_FLIGHT for run in runs.values()):
         raise Conflict("a step is still running; wait for it or abort")
 
 

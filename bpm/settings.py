@@ -296,6 +296,9 @@ BPM_ARCHIVE_DIR = Path(os.getenv("BPM_ARCHIVE_DIR", str(VAR_DIR / "archive"))).r
 BPM_WORKER_POLL_INTERVAL = envint("BPM_WORKER_POLL_INTERVAL", "1")
 if BPM_WORKER_POLL_INTERVAL < 1:
     raise ImproperlyConfigured("BPM_WORKER_POLL_INTERVAL must be a whole number of seconds >= 1")
+# The groups human tasks are given to (a wait step's "task": {"group": ...}): made, without
+# permissions, by every migrate, so that a declaration naming one validates on a fresh database.
+BPM_TASK_GROUPS = envlist("BPM_TASK_GROUPS", "reviewers")
 
 # Outbound HTTP (bpm/outbound.py, docs/security.md): the only hosts that HTTP steps and webhooks
 # may call (names, IP addresses or networks, each optionally with :port); a private, loopback or

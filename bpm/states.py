@@ -47,6 +47,8 @@ class Direction(models.TextChoices):
 class StepStatus(models.TextChoices):
     PENDING = "PENDING", "PENDING"
     RUNNING = "RUNNING", "RUNNING"
+    # A wait step waiting for its signal, task token or person: no lease, no doorbell.
+    WAITING = "WAITING", "WAITING"
     SUCCEEDED = "SUCCEEDED", "SUCCEEDED"
     FAILED = "FAILED", "FAILED"
     SKIPPED = "SKIPPED", "SKIPPED"
@@ -86,6 +88,15 @@ class EventType(models.TextChoices):
     OPERATOR_SKIP = "OPERATOR_SKIP", "operator skip"
     OPERATOR_COMPENSATE = "OPERATOR_COMPENSATE", "operator compensate"
     OPERATOR_ABORT = "OPERATOR_ABORT", "operator abort"
+    STEP_WAITING = "STEP_WAITING", "step waiting"
+    SIGNAL_RECEIVED = "SIGNAL_RECEIVED", "signal received"
+    WAIT_TIMED_OUT = "WAIT_TIMED_OUT", "wait timed out"
+    TASK_CLAIMED = "TASK_CLAIMED", "task claimed"
+    TASK_UNCLAIMED = "TASK_UNCLAIMED", "task unclaimed"
+    TASK_COMPLETED = "TASK_COMPLETED", "task completed"
+    TASK_REJECTED = "TASK_REJECTED", "task rejected"
+    TOKEN_SUCCEEDED = "TOKEN_SUCCEEDED", "task token succeeded"
+    TOKEN_FAILED = "TOKEN_FAILED", "task token failed"
 
 
 class DefinitionStatus(models.TextChoices):
@@ -101,3 +112,9 @@ class DefinitionEventType(models.TextChoices):
     APPROVED = "APPROVED", "approved and published"
     REJECTED = "REJECTED", "rejected"
     DEPLOYED = "DEPLOYED", "published from a code declaration"
+
+
+class WaitKind(models.TextChoices):
+    SIGNAL = "SIGNAL", "signal"
+    TOKEN = "TOKEN", "task token"
+    TASK = "TASK", "human task"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -35,6 +35,7 @@ _redrive_cursor: tuple[datetime, int] | None = None
 @dataclass
 class SweepReport:
     leases_expired: int = 0
+    waits_expired: int = 0
     redriven: int = 0
     timed_out: int = 0
     stalled: int = 0
@@ -49,6 +50,7 @@ def sweep_once() -> SweepReport:
     """Run every part of the sweep once."""
     report = SweepReport(
         leases_expired=expire_leases(),
+        waits_expired=expire_waits(),
         redriven=_redrive_unless_redis_is_down(),
         timed_out=flag_past_deadline(),
         stalled=flag_stalled(),
@@ -79,6 +81,14 @@ def expire_leases() -> int:
         status=StepStatus.RUNNING, lease_expires_at__lt=clock.now()
     ).values_list("id", flat=True)[:BATCH]
     return sum(engine.expire_lease(run_id, actor=SWEEPER) for run_id in expired)
+
+
+def expire_waits() -> int:
+    """Fail every wait (signal, task token, human task) past its timeout; the plan follows."""
+    expired = StepRun.objects.filter(status=StepStatus.WAITING, due_at__lt=clock.now()).values_list(
+        "id", flat=True
+    )[:BATCH]
+    return sum(engine.expire_wait(run_id, actor=SWEEPER) for run_id in expired)
 
 
 def redrive() -> int:
@@ -157,9 +167,14 @@ def flag_timed_out(saga_id: uuid.UUID) -> bool:
 def flag_stalled() -> int:
     """Mark STUCK (no progress) every active saga with no event for BPM_STALL_AFTER seconds."""
     cutoff = clock.now() - timedelta(seconds=settings.BPM_STALL_AFTER)
-    stalled = SagaInstance.objects.filter(
-        status__in=ACTIVE_STATUSES, updated_at__lt=cutoff
-    ).values_list("id", flat=True)[:BATCH]
+    # A saga that waits for a signal, a token or a person is quiet, not stalled: its wait's own
+    # timeout ends it.
+    waiting = StepRun.objects.filter(saga=OuterRef("pk"), status=StepStatus.WAITING)
+    stalled = (
+        SagaInstance.objects.filter(status__in=ACTIVE_STATUSES, updated_at__lt=cutoff)
+        .exclude(Exists(waiting))
+        .values_list("id", flat=True)[:BATCH]
+    )
     message = f"no progress for {settings.BPM_STALL_AFTER:g}s: is a worker serving its queue?"
     return _flag(
         list(stalled), StuckReason.NO_PROGRESS, message, lambda saga: saga.updated_at < cutoff

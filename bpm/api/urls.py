@@ -18,7 +18,7 @@ from drf_spectacular.views import (
 )
 
 from bpm.api.redoc_bundle import redoc_bundle
-from bpm.api.views import definitions, sagas
+from bpm.api.views import definitions, sagas, waits
 from bpm.api.views.base import not_found
 
 app_name = "api"
@@ -32,6 +32,19 @@ v1: list[URLPattern | URLResolver] = [
     path("sagas/<str:saga_id>/skip/", sagas.SagaSkip.as_view(), name="saga-skip"),
     path("sagas/<str:saga_id>/compensate/", sagas.SagaCompensate.as_view(), name="saga-compensate"),
     path("sagas/<str:saga_id>/abort/", sagas.SagaAbort.as_view(), name="saga-abort"),
+    path(
+        "sagas/<str:saga_id>/signals/<str:name>/",
+        waits.SagaSignal.as_view(),
+        name="saga-signal",
+    ),
+    path("tasks/", waits.TaskList.as_view(), name="tasks"),
+    path("tasks/<int:task_id>/", waits.TaskDetail.as_view(), name="task"),
+    path("tasks/<int:task_id>/claim/", waits.TaskClaim.as_view(), name="task-claim"),
+    path("tasks/<int:task_id>/unclaim/", waits.TaskUnclaim.as_view(), name="task-unclaim"),
+    path("tasks/<int:task_id>/complete/", waits.TaskComplete.as_view(), name="task-complete"),
+    path("tasks/<int:task_id>/reject/", waits.TaskReject.as_view(), name="task-reject"),
+    path("tasks/<str:token>/succeed/", waits.TokenSucceed.as_view(), name="token-succeed"),
+    path("tasks/<str:token>/fail/", waits.TokenFail.as_view(), name="token-fail"),
     path("definitions/", definitions.DefinitionCompose.as_view(), name="definitions"),
     path("definitions/<str:name>/", definitions.DefinitionDetail.as_view(), name="definition"),
     path(

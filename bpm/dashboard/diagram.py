@@ -18,6 +18,7 @@ from bpm.models import Direction, StepKind, StepStatus
 STATES = {
     "done": "done",
     "running": "running",
+    "waiting": "waiting",
     "failed": "failed",
     "compensated": "compensated",
     "compensating": "compensating",
@@ -35,6 +36,8 @@ FORWARD_STATES: dict[str, str] = {
     StepStatus.SKIPPED: "skipped",
     StepStatus.PENDING: "running",
     StepStatus.RUNNING: "running",
+    # A signal, a task token or a person: no worker holds it.
+    StepStatus.WAITING: "waiting",
 }
 # A compensation skipped by an operator was done by hand: the step is undone all the same.
 COMPENSATION_STATES: dict[str, str] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
-from bpm import clock, totals
+from bpm import answers, clock, totals
 from bpm.dashboard import causes, saved_views, statistics, trend_charts, trends
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.fragment import render_page
@@ -40,5 +40,6 @@ def overview(request: HttpRequest) -> HttpResponse:
         trend_rates=rates,
         trend_outcomes_svg=trend_charts.render_outcomes(hours),
         trend_failures_svg=trend_charts.render_failure_rates(rates),
+        tasks=answers.task_counts(request.user),
     )
     return render_page(request, "dashboard/overview.html", "dashboard/overview_live.html", context)

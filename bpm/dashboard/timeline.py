@@ -41,6 +41,15 @@ NOTES = (
     EventType.NULL_COMPENSATION,
     EventType.DUPLICATE_SKIPPED,
     EventType.HANGING_REFUSED,
+    EventType.STEP_WAITING,
+    EventType.SIGNAL_RECEIVED,
+    EventType.TOKEN_SUCCEEDED,
+    EventType.TOKEN_FAILED,
+    EventType.TASK_CLAIMED,
+    EventType.TASK_UNCLAIMED,
+    EventType.TASK_COMPLETED,
+    EventType.TASK_REJECTED,
+    EventType.WAIT_TIMED_OUT,
 )
 OPERATOR_EVENTS: dict[str, str] = {
     EventType.OPERATOR_RETRY: "retry",

@@ -8,6 +8,7 @@ from bpm.dashboard.overview import overview
 from bpm.dashboard.saga_actions import saga_action
 from bpm.dashboard.saga_list import saga_list
 from bpm.dashboard.saga_page import saga_page
+from bpm.dashboard.task_inbox import task_list, task_page
 from bpm.dashboard.views_page import saved_view_delete, saved_view_list
 
 app_name = "dashboard"
@@ -25,4 +26,6 @@ urlpatterns: list = [
     path("alerts/<int:rule_id>/", alert_detail, name="alert"),
     path("alerts/<int:rule_id>/delete/", alert_delete, name="alert_delete"),
     path("alerts/<int:rule_id>/rotate/", alert_rotate, name="alert_rotate"),
+    path("tasks/", task_list, name="tasks"),
+    path("tasks/<int:task_id>/", task_page, name="task"),
 ]

@@ -28,14 +28,16 @@ def test_it_creates_the_demo_customers_once():
     assert customer_find(email="ada@example.com").credit_limit == Decimal("500.00")
     assert customer_find(email="grace@example.com").credit_limit == Decimal("20.00")
     assert Customer.objects.filter(email__endswith="@bounce.invalid").count() == 1
-    assert Customer.objects.count() == 3
+    assert customer_find(email="margaret@example.com").credit_limit == Decimal("100000.00")
+    assert Customer.objects.count() == 4
 
 
 def test_it_starts_one_saga_per_scenario_in_turn_and_prints_a_line_for_each():
     output = trickle("--count", str(len(SCENARIOS)), "--interval", "0")
     sagas = list(SagaInstance.objects.order_by("created_at"))
     assert [scenario_of(saga) for saga in sagas] == [s.name for s in SCENARIOS]
-    assert {saga.definition_name for saga in sagas} == {"place_order"}
+    assert [saga.definition_name for saga in sagas] == [s.definition for s in SCENARIOS]
+    assert {saga.definition_name for saga in sagas} == {"place_order", "review_large_order"}
     for saga in sagas:
         assert str(saga.id) in output
     assert f"Started {len(SCENARIOS)} demo sagas." in output
@@ -54,6 +56,15 @@ def test_its_scenarios_cover_every_path():
     bouncer = Customer.objects.get(pk=by_scenario["bouncing_email"]["customer_id"])
     assert bouncer.email.endswith("@bounce.invalid")
     assert "INSUFFICIENT_CREDIT" in output and "stuck" in output
+    large = [
+        saga for saga in SagaInstance.objects.all() if saga.definition_name == "review_large_order"
+    ]
+    assert {saga.business_key for saga in large} == {
+        "demo:large_order_review",
+        "demo:large_order_fraud",
+    }
+    # The warehouse signals each of them at once; the signal waits for its step.
+    assert all(saga.signals.filter(name="warehouse_reserved").exists() for saga in large)
 
 
 def test_it_syncs_the_definitions_when_place_order_is_missing():

@@ -38,10 +38,6 @@ KINDS = {"compensatable": COMPENSATABLE, "pivot": PIVOT, "retriable": RETRIABLE}
 MAX_STEPS = 50
 SLUG = r"^[-a-zA-Z0-9_]+$"
 SLUG_MESSAGE = "Letters a-z and A-Z, digits, - and _ only (ASCII), at most 100."
-# Step keys this engine version takes in the shape but cannot run yet: refused unless empty.
-# When the engine grows a key, it moves from here to PASSED_ON (and StepDeclaration gets it).
-NOT_YET_SUPPORTED = ("wait",)
-PASSED_ON: tuple[str, ...] = ("after",)
 ACTION_SCHEMA = {
     "oneOf": [
         {"type": "string", "description": "a registered handler's name"},
@@ -91,26 +87,13 @@ class ActionField(serializers.Field):
 
 
 @extend_schema_field({"oneOf": [*ACTION_SCHEMA["oneOf"], {"type": "null"}]})
-class CompensationField(ActionField):
+class NullableActionField(ActionField):
     """An action, or null for none (the schema's oneOf cannot also say nullable the usual way)."""
 
     def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
         if data is None:
             return True, None
         return super().validate_empty_values(data)
-
-
-@extend_schema_field(
-    {
-        "oneOf": [
-            {"type": "object", "maxProperties": 0},
-            {"type": "array", "maxItems": 0, "items": {}},
-        ],
-        "description": "not supported by this engine version: null or empty",
-    }
-)
-class PendingFeatureField(serializers.JSONField):
-    """A key of the shape this engine version cannot run yet: only its empty value passes."""
 
 
 class RetryShapeSerializer(RequestSerializer):
@@ -123,8 +106,10 @@ class RetryShapeSerializer(RequestSerializer):
 
 class StepShapeSerializer(RequestSerializer):
     name = StrictCharField(max_length=100)
-    action = ActionField()
-    compensation = CompensationField(required=False, default=None)
+    action = NullableActionField(
+        required=False, default=None, help_text="null (or left out) only for a wait step"
+    )
+    compensation = NullableActionField(required=False, default=None)
     kind = serializers.ChoiceField(choices=sorted(KINDS), default="compensatable")
     after = serializers.ListField(
         child=StrictCharField(max_length=100),
@@ -135,7 +120,13 @@ class StepShapeSerializer(RequestSerializer):
         help_text="the steps this one waits for: null for the step before it, [] to start with "
         "the saga (docs/processes.md#parallel-branches)",
     )
-    wait = PendingFeatureField(required=False, allow_null=True, default=None)
+    wait = JSONObjectField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="a wait step's wait: a signal, a task token or a human task"
+        " (docs/processes.md#waits-signals-task-tokens-and-human-tasks)",
+    )
     retry = RetryShapeSerializer(required=False)
     timeout = StrictFloatField(min_value=0.001, max_value=86400, default=30.0)
     queue = StrictCharField(max_length=100, default="default")
@@ -143,15 +134,6 @@ class StepShapeSerializer(RequestSerializer):
     def validate_name(self, value: str) -> str:
         return _slug(value)
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unsupported = {
-            key: ["not supported by this engine version"]
-            for key in NOT_YET_SUPPORTED
-            if attrs.get(key) not in (None, {}, [])
-        }
-        if unsupported:
-            raise serializers.ValidationError(unsupported)
-        return attrs
 
 
 class DefinitionShapeSerializer(RequestSerializer):
@@ -189,7 +171,7 @@ def declaration_from(data: dict[str, Any]) -> SagaDeclaration:
 
 
 def _step_from(step: dict[str, Any]) -> StepDeclaration:
-    action, action_http = http_calls.step_action(step["action"])
+    action, action_http = http_calls.step_action(step.get("action"))
     compensation, compensation_http = http_calls.step_action(step.get("compensation"))
     retry = step.get("retry") or {}
     defaults = RetryPolicy()
@@ -209,7 +191,8 @@ def _step_from(step: dict[str, Any]) -> StepDeclaration:
         queue=step["queue"],
         action_http=action_http,
         compensation_http=compensation_http,
-        **{key: step.get(key) for key in PASSED_ON},
+        after=step.get("after"),
+        wait=step.get("wait") or {},
     )
 
 
@@ -224,14 +207,19 @@ def shape_of(declaration: SagaDeclaration) -> dict[str, Any]:
         "steps": [
             {
                 "name": step.name,
-                "action": http_calls.as_action(step.action, step.action_http),
+                "action": (
+                    http_calls.as_action(step.action, step.action_http)
+                    if step.action or step.action_http
+                    else None
+                ),
                 "compensation": (
                     http_calls.as_action(step.compensation, step.compensation_http)
                     if step.compensation
                     else None
                 ),
                 "kind": kinds.get(step.kind, step.kind.lower()),
-                **{key: getattr(step, key, None) for key in (*NOT_YET_SUPPORTED, *PASSED_ON)},
+                "after": None if step.after is None else list(step.after),
+                "wait": step.wait or None,
                 "retry": {
                     "max_attempts": step.retry.max_attempts,
                     "initial_backoff": step.retry.initial_backoff,
@@ -251,11 +239,11 @@ class StepShapeReadSerializer(serializers.Serializer):
     """For the schema: a step as GET answers it."""
 
     name = serializers.CharField()
-    action = ActionField()
-    compensation = CompensationField()
+    action = NullableActionField()
+    compensation = NullableActionField()
     kind = serializers.ChoiceField(choices=sorted(KINDS))
-    after = PendingFeatureField(allow_null=True)
-    wait = PendingFeatureField(allow_null=True)
+    after = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    wait = JSONObjectField(allow_null=True)
     retry = RetryShapeSerializer()
     timeout = serializers.FloatField()
     queue = serializers.CharField()

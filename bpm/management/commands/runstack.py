@@ -45,6 +45,8 @@ DEV_USERS = (
     ("designer", "designers", True),
     ("designer2", "designers", True),
     ("client", "clients", False),
+    # Works the human tasks of review_large_order in the dashboard's inbox (a viewer too).
+    ("reviewer", "reviewers", True),
 )
 
 
@@ -150,6 +152,8 @@ class Command(BaseCommand):
                 username=username, password=username, is_staff=staff
             )
             user.groups.add(Group.objects.get(name=group))
+            if group in settings.BPM_TASK_GROUPS:
+                user.groups.add(Group.objects.get(name="viewers"))
             self.stdout.write(f"Created the development user {username!r} in {group!r}.")
 
     def redis_socket(self) -> Path | None:

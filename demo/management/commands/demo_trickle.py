@@ -17,9 +17,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError, close_old_connections
 
-from bpm import clock, definitions, services
+from bpm import clock, definitions, engine, services
 from bpm.errors import NotFound
 from bpm.models import ACTIVE_STATUSES, SagaInstance, SagaStatus
+from demo import sagas as demo_sagas
 from payments.models import Customer
 from payments.services import (
     customer_available_credit,
@@ -52,7 +53,9 @@ ADA = DemoCustomer("Ada", "ada@example.com", "500.00")
 GRACE = DemoCustomer("Grace", "grace@example.com", "20.00")
 # Every mail to this domain bounces, so her confirmations never go out.
 BOUNCER = DemoCustomer("Barbara", "barbara@bounce.invalid", "500.00")
-DEMO_CUSTOMERS = (ADA, GRACE, BOUNCER)
+# Places the large orders that review_large_order reviews.
+MARGARET = DemoCustomer("Margaret", "margaret@example.com", "100000.00")
+DEMO_CUSTOMERS = (ADA, GRACE, BOUNCER, MARGARET)
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,9 @@ class Scenario:
     expect: str
     # Seconds from the start to the saga's deadline (None: no deadline).
     deadline: float | None = None
-    # Whether its sagas end STUCK for an operator (so STUCK_CAP applies).
+    # Whether its sagas end waiting for a person (STUCK, or a human task), so STUCK_CAP applies.
     gets_stuck: bool = False
+    definition: str = DEFINITION
 
     @property
     def needs_credit(self) -> bool:
@@ -146,6 +150,25 @@ SCENARIOS = (
         "runs out of payment retries, then compensates: cancelled",
     ),
     PAYMENT_PAST_DEADLINE,
+    Scenario(
+        "large_order_review",
+        MARGARET,
+        "1500.00",
+        "credit_card",
+        (8,),
+        "review_large_order: fraud desk passes, warehouse signals; waits for a reviewer",
+        gets_stuck=True,
+        definition=demo_sagas.NAME,
+    ),
+    Scenario(
+        "large_order_fraud",
+        MARGARET,
+        "60000.00",
+        "credit_card",
+        (9,),
+        "review_large_order: the fraud desk refuses its token, compensates",
+        definition=demo_sagas.NAME,
+    ),
 )
 
 
@@ -258,7 +281,7 @@ class Command(BaseCommand):
             if customer is not None and scenario.needs_credit:
                 self.keep_credit(customer)
             saga = services.saga_start(
-                definition=DEFINITION,
+                definition=scenario.definition,
                 input={
                     "customer_id": customer.pk if customer else UNKNOWN_CUSTOMER_ID,
                     "products": list(scenario.products),
@@ -273,6 +296,11 @@ class Command(BaseCommand):
                     else clock.now() + timedelta(seconds=scenario.deadline)
                 ),
             )
+            if scenario.definition == demo_sagas.NAME:
+                # The warehouse reserves at once: the signal is kept until the step waits.
+                engine.receive_signal(
+                    saga.pk, demo_sagas.WAREHOUSE_SIGNAL, {"reserved_by": "demo"}, actor=ACTOR
+                )
         except DatabaseError as exc:
             # A busy or restarting database should not end the demo: try the next one later.
             self.stderr.write(f"Could not start {scenario.name}: {exc}")
