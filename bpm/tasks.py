@@ -8,7 +8,7 @@ import time
 
 from django.conf import settings
 
-from bpm import engine
+from bpm import batches, engine
 
 
 def answer_doorbell(run_id: int, token: str) -> None:
@@ -37,3 +37,8 @@ ring = answer_doorbell
 def _budget_left(steps: int, started: float) -> bool:
     elapsed = time.monotonic() - started
     return steps < settings.BPM_INLINE_MAX_STEPS and elapsed < settings.BPM_INLINE_MAX_SECONDS
+
+
+def work_batch(batch_id: int) -> None:
+    """Work through a batch repair's sagas (bpm.batches): the job behind its doorbell."""
+    batches.batch_work(batch_id=batch_id)
