@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -98,11 +98,12 @@ def selection(query: QueryDict | Mapping[str, Any]) -> tuple[str, QuerySet[SagaI
             "; ".join(f"filter.{name}: {' '.join(messages)}" for name, messages in fields.items()),
             fields,
         )
+    data = cast(QueryDict, form.data)
     kept = [
         (name, value)
         for name in form.fields
         if name not in PAGING
-        for value in form.data.getlist(name)
+        for value in data.getlist(name)
         if value != ""
     ]
     return urlencode(kept), form.sagas()
