@@ -17,7 +17,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
-from bpm.api.views import definitions, sagas
+from bpm.api.views import batches, definitions, sagas
 from bpm.api.views.base import not_found
 
 app_name = "api"
@@ -31,6 +31,9 @@ v1: list[URLPattern | URLResolver] = [
     path("sagas/<str:saga_id>/skip/", sagas.SagaSkip.as_view(), name="saga-skip"),
     path("sagas/<str:saga_id>/compensate/", sagas.SagaCompensate.as_view(), name="saga-compensate"),
     path("sagas/<str:saga_id>/abort/", sagas.SagaAbort.as_view(), name="saga-abort"),
+    path("batches/", batches.BatchList.as_view(), name="batches"),
+    path("batches/<str:batch_id>/", batches.BatchDetail.as_view(), name="batch"),
+    path("batches/<str:batch_id>/cancel/", batches.BatchCancel.as_view(), name="batch-cancel"),
     path("definitions/", definitions.DefinitionList.as_view(), name="definitions"),
     path("definitions/<str:name>/", definitions.DefinitionDetail.as_view(), name="definition"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

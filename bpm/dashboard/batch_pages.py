@@ -127,7 +127,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
         return _confirmation(request, form, filter_query, preview=None, status=403)
     if form.errors:
         return _confirmation(request, form, filter_query, preview, status=400)
-    data = form.data.copy()
+    data = request.POST.copy()
     data["previewed"] = form.fingerprint()
     return _confirmation(request, BatchForm(data), filter_query, preview)
 
