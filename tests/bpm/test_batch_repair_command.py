@@ -45,7 +45,7 @@ def test_with_yes_and_a_reason_it_queues_the_batch_for_the_workers(stuck):
 def test_it_says_what_is_wrong(stuck):
     with pytest.raises(CommandError, match="--reason is required"):
         run("abort", "--yes")
-    with pytest.raises(CommandError, match="filter.status"):
+    with pytest.raises(CommandError, match=r"filter\.status"):
         run("abort", "--filter", "status=NOPE")
     with pytest.raises(CommandError, match="--patch is not valid JSON"):
         run("retry", "--patch", "{")
