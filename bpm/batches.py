@@ -52,8 +52,10 @@ SERVICES: dict[str, Callable[..., services.ActionResult]] = {
 PAGING = frozenset({"sort", "size", "cursor"})
 # How many matched sagas the confirmation previews one by one (each is a locked read).
 PREVIEW_SAMPLE = 200
-# A worker reads this many pending items at a time, and gives its job up after WORK_SECONDS.
+# A worker reads this many pending items at a time and acts on them GROUP to a transaction (one
+# commit for several sagas); it gives its job up after WORK_SECONDS and rings again.
 CHUNK = 100
+GROUP = 20
 WORK_SECONDS = 60.0
 INSERT_BATCH = 2000
 
@@ -299,52 +301,59 @@ def batch_work(*, batch_id: int, seconds: float = WORK_SECONDS) -> int:
         pending = list(
             BatchItem.objects.filter(batch_id=batch_id, status=BatchItemStatus.PENDING)
             .order_by("id")
-            .values_list("id", "saga_id")[:CHUNK]
+            .values_list("id", flat=True)[:CHUNK]
         )
         if not pending:
             _finish(batch_id)
             return acted
-        for item_id, saga_id in pending:
-            outcome = _act(batch, item_id, saga_id)
-            if outcome is _STOPPED:
-                return acted
-            acted += outcome != _TAKEN
+        for start in range(0, len(pending), GROUP):
+            done = _act(batch, pending[start : start + GROUP])
+            if done is None:
+                return acted  # cancelled
+            acted += done
             if time.monotonic() - started >= seconds:
                 dispatch.ring_batch_now(batch_id)
                 return acted
 
 
-_TAKEN = "taken"  # another job holds or has done this item
-_STOPPED = "stopped"  # the batch was cancelled
+COUNTERS = {
+    BatchItemStatus.DONE: "done",
+    BatchItemStatus.REFUSED: "refused",
+    BatchItemStatus.FAILED: "failed",
+}
+RESULT_FIELDS = ["status", "message", "plan", "saga_status", "finished_at"]
 
 
-def _act(batch: Batch, item_id: int, saga_id: Any) -> str:
-    """Act on one saga and write its result and the batch's counts in the same transaction."""
+def _act(batch: Batch, item_ids: list[int]) -> int | None:
+    """Act on a group of sagas; return how many, or None when the batch was cancelled.
+
+    One transaction holds the group's item rows locked, each saga's action (in its own savepoint,
+    as bpm.services opens one), the items' results and the batch's counts: it commits all of
+    them or none. Items another doorbell holds or finished are left to it.
+    """
     with transaction.atomic():
-        item = (
+        items = list(
             BatchItem.objects.select_for_update(skip_locked=True)
-            .filter(pk=item_id, status=BatchItemStatus.PENDING)
-            .first()
+            .filter(pk__in=item_ids, status=BatchItemStatus.PENDING)
+            .order_by("id")
         )
-        if item is None:
-            return _TAKEN
-        item.status, item.message, item.plan, item.saga_status = _outcome(batch, saga_id)
-        item.finished_at = clock.now()
-        counter = {
-            BatchItemStatus.DONE: "done",
-            BatchItemStatus.REFUSED: "refused",
-            BatchItemStatus.FAILED: "failed",
-        }[BatchItemStatus(item.status)]
-        # The batch's row lock also orders this saga against a cancel: if the cancel came first,
-        # the action rolls back with the rest of this transaction.
+        if not items:
+            return 0
+        counts: Counter[str] = Counter()
+        for item in items:
+            item.status, item.message, item.plan, item.saga_status = _outcome(batch, item.saga_id)
+            item.finished_at = clock.now()
+            counts[COUNTERS[BatchItemStatus(item.status)]] += 1
+        # The batch's row lock orders the group against a cancel: if the cancel committed
+        # first, the group's actions roll back with the rest of this transaction.
         counted = Batch.objects.filter(pk=batch.pk, status=BatchStatus.RUNNING).update(
-            **{counter: F(counter) + 1}, updated_at=item.finished_at
+            **{name: F(name) + count for name, count in counts.items()}, updated_at=clock.now()
         )
         if not counted:
             transaction.set_rollback(True)
-            return _STOPPED
-        item.save(update_fields=["status", "message", "plan", "saga_status", "finished_at"])
-        return str(item.status)
+            return None
+        BatchItem.objects.bulk_update(items, RESULT_FIELDS)
+        return len(items)
 
 
 def _outcome(batch: Batch, saga_id: Any) -> tuple[str, str, list[str], str]:

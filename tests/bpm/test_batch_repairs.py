@@ -158,7 +158,7 @@ def test_each_saga_costs_a_bounded_number_of_queries(operator, the_world):
     with CaptureQueriesContext(connection) as queries:
         batches.batch_work(batch_id=batch.pk)
     assert Batch.objects.get(pk=batch.pk).done == 30
-    assert len(queries) / 30 <= 16, [q["sql"][:80] for q in queries.captured_queries[:40]]
+    assert len(queries) / 30 <= 12, [q["sql"][:80] for q in queries.captured_queries[:40]]
 
 
 def test_the_sweeper_rings_again_for_a_batch_whose_worker_went_quiet(stuck, operator, redis):
