@@ -65,8 +65,10 @@ INSERT_BATCH = 2000
 
 def saga_filter(query: QueryDict | Mapping[str, Any]) -> SagaFilter:
     """Return the saga list's filter form bound to `query` (a query string's dict, or a dict)."""
-    if not isinstance(query, QueryDict):
-        query = _query_dict(query)
+    query = query.copy() if isinstance(query, QueryDict) else _query_dict(query)
+    for name in PAGING:
+        # Sorting and paging select no saga; a stale page link must not refuse a batch.
+        query.pop(name, None)
     names = list(SagaDefinition.objects.order_by("name").values_list("name", flat=True).distinct())
     return SagaFilter(query, definitions=names)
 

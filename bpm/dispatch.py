@@ -228,11 +228,16 @@ def ring_batch(batch_id: int) -> None:
 
 
 def ring_batch_now(batch_id: int) -> None:
-    """Enqueue a doorbell for this batch repair now, on the first of BPM_QUEUES."""
+    """Enqueue a doorbell for this batch repair now, at the front of the first of BPM_QUEUES.
+
+    At the front: a batch of retries rings a step for each saga it retried, and its own next
+    doorbell must not wait behind thousands of them.
+    """
     rq_queue = redis_connection.queue(settings.BPM_QUEUES[0])
     rq_queue.enqueue(
         BATCH_JOB_FUNCTION,
         batch_id,
+        at_front=True,
         job_id=f"bpm-batch-{batch_id}-{uuid.uuid4().hex[:12]}",
         job_timeout=BATCH_JOB_TIMEOUT,
         result_ttl=600,
