@@ -112,14 +112,16 @@ def main(argv: list[str] | None = None) -> None:
                 lambda: Batch.objects.filter(pk=batch.pk, status=BatchStatus.FINISHED).exists(),
                 "the batch to finish",
             )
-            completed = wait(
-                lambda: (
-                    not SagaInstance.objects.filter(definition_name=NAME)
-                    .exclude(status=SagaStatus.COMPLETED)
-                    .exists()
-                ),
-                "every saga to complete",
-            )
+            completed = None
+            if args.until_completed:
+                completed = wait(
+                    lambda: (
+                        not SagaInstance.objects.filter(definition_name=NAME)
+                        .exclude(status=SagaStatus.COMPLETED)
+                        .exists()
+                    ),
+                    "every saga to complete",
+                )
         batch.refresh_from_db()
         figures = {
             "sagas": args.sagas,

@@ -10,7 +10,7 @@ from factories import UserFactory
 from testkit import fresh, work
 
 from benchmarks.stuck_sagas import seed_stuck
-from bpm import batches, clock, merge_patch, services, sweeper
+from bpm import batches, clock, merge_patch, redis_connection, services, sweeper
 from bpm.errors import Conflict, InvalidInput, PermissionDenied
 from bpm.models import (
     Batch,
@@ -194,3 +194,13 @@ def test_a_viewer_may_neither_preview_nor_start_a_batch(stuck):
         batches.batch_create(query=STUCK_MAILINGS, action="retry", reason="x", user=vera)
     with pytest.raises(PermissionDenied):
         batches.batch_preview(query=STUCK_MAILINGS, action="abort", user=vera)
+
+
+def test_a_batch_out_of_time_rings_again_ahead_of_the_steps_its_retries_rang(stuck, operator):
+    batch = batches.batch_create(query=STUCK_MAILINGS, action="retry", reason="x", user=operator)
+    queue = redis_connection.queue("default")
+    queue.empty()
+    assert batches.batch_work(batch_id=batch.pk, seconds=0) == 5  # one group, then out of time
+    jobs = queue.job_ids
+    assert jobs[0].startswith(f"bpm-batch-{batch.pk}-")
+    assert len(jobs) == 6 and all(job.startswith("bpm-step-") for job in jobs[1:])
