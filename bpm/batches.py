@@ -56,6 +56,7 @@ PREVIEW_SAMPLE = 200
 # commit for several sagas); it gives its job up after WORK_SECONDS and rings again.
 CHUNK = 100
 GROUP = 20
+TAKEN_PAUSE = 0.2
 WORK_SECONDS = 60.0
 INSERT_BATCH = 2000
 
@@ -308,14 +309,19 @@ def batch_work(*, batch_id: int, seconds: float = WORK_SECONDS) -> int:
         if not pending:
             _finish(batch_id)
             return acted
+        acted_on_chunk = 0
         for start in range(0, len(pending), GROUP):
             done = _act(batch, pending[start : start + GROUP])
             if done is None:
                 return acted  # cancelled
-            acted += done
+            acted_on_chunk += done
             if time.monotonic() - started >= seconds:
                 dispatch.ring_batch_now(batch_id)
-                return acted
+                return acted + acted_on_chunk
+        acted += acted_on_chunk
+        if not acted_on_chunk:
+            # Another doorbell of this batch holds these items: let it commit them.
+            time.sleep(TAKEN_PAUSE)
 
 
 COUNTERS = {
