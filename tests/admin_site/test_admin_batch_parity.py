@@ -14,6 +14,7 @@ from django.utils import timezone
 from testkit import fresh
 
 from benchmarks.stuck_sagas import seed_stuck
+from bpm import batches
 from bpm.models import EventType, SagaInstance, SagaStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -92,3 +93,11 @@ def test_a_filter_the_dashboard_cannot_replay_is_refused_not_dropped(operator, s
     response = post(operator, "abort", stuck[:1], url=f"{LIST}?id__gt=0", select_across="1")
     assert response.status_code == 302 and urlsplit(response["Location"]).path == LIST
     assert SagaInstance.objects.filter(status=SagaStatus.STUCK).count() == 3
+
+
+def test_batches_are_listed_read_only_in_the_admin_with_a_link_to_their_progress(operator, stuck):
+    batch = batches.batch_create(query={"status": "STUCK"}, action="abort", reason="x", actor="t")
+    page = operator.get(reverse("admin:bpm_batch_changelist"))
+    assert page.status_code == 200
+    assert f'href="/admin/dashboard/batches/{batch.pk}/"' in page.content.decode()
+    assert operator.get(reverse("admin:bpm_batch_add")).status_code == 403
