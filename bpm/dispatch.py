@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -211,3 +212,34 @@ def _alive_workers(connection: Redis, names: set[str]) -> set[str]:
         if registered and heartbeat and utcparse(as_text(heartbeat)) >= fresh_after:
             alive.add(name)
     return alive
+
+
+# --- a batch repair's doorbell (bpm/batches.py) ------------------------------------------------
+
+BATCH_JOB_FUNCTION = "bpm.tasks.work_batch"
+# A batch's job gives up its worker after this long and rings again, so one batch of 10,000
+# sagas never holds a worker for an hour, nor outlives RQ's job timeout.
+BATCH_JOB_TIMEOUT = 600
+
+
+def ring_batch(batch_id: int) -> None:
+    """Enqueue a doorbell for this batch repair when the current transaction commits."""
+    transaction.on_commit(lambda: ring_batch_now(batch_id), robust=True)
+
+
+def ring_batch_now(batch_id: int) -> None:
+    """Enqueue a doorbell for this batch repair now, at the front of the first of BPM_QUEUES.
+
+    At the front: a batch of retries rings a step for each saga it retried, and its own next
+    doorbell must not wait behind thousands of them.
+    """
+    rq_queue = redis_connection.queue(settings.BPM_QUEUES[0])
+    rq_queue.enqueue(
+        BATCH_JOB_FUNCTION,
+        batch_id,
+        at_front=True,
+        job_id=f"bpm-batch-{batch_id}-{uuid.uuid4().hex[:12]}",
+        job_timeout=BATCH_JOB_TIMEOUT,
+        result_ttl=600,
+        failure_ttl=7 * 24 * 3600,
+    )

@@ -21,6 +21,9 @@ from bpm.declarations import RetryPolicy, StepDeclaration
 from bpm.states import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
+    BatchAction,
+    BatchItemStatus,
+    BatchStatus,
     DefinitionEventType,
     DefinitionStatus,
     Direction,
@@ -877,3 +880,75 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+class Batch(models.Model):
+    """One operator action applied to every saga a saved filter matched (bpm/batches.py)."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="the operator the sagas are acted on as; empty when a command started it",
+    )
+    actor = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=clock.now)
+    # The heartbeat: every saga done moves it; the sweeper rings again for a batch gone quiet.
+    updated_at = models.DateTimeField(default=clock.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The saga list's validated query string (without sort and paging), replayable as a link.
+    filter_query = models.TextField(blank=True)
+    action = models.CharField(max_length=16, choices=BatchAction.choices)
+    patch = models.JSONField(null=True, blank=True, help_text="JSON merge patch for the input")
+    output = models.JSONField(null=True, blank=True, help_text="the skipped step's output")
+    reason = models.TextField()
+    status = models.CharField(
+        max_length=16, choices=BatchStatus.choices, default=BatchStatus.PENDING
+    )
+    cancelled_by = models.CharField(max_length=200, blank=True)
+    matched = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    refused = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [models.Index(fields=("status", "updated_at"), name="batch_status_updated")]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk}: {self.action} {self.matched} sagas"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (BatchStatus.PENDING, BatchStatus.RUNNING)
+
+    @property
+    def settled(self) -> int:
+        return self.done + self.refused + self.failed
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.matched else self.settled * 100 // self.matched
+
+
+class BatchItem(models.Model):
+    """A saga of a batch and what the batch did to it, written with the action's own commit."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
+    # No foreign key: retention may delete a saga long before anyone deletes its batch.
+    saga_id = models.UUIDField()
+    status = models.CharField(
+        max_length=16, choices=BatchItemStatus.choices, default=BatchItemStatus.PENDING
+    )
+    message = models.TextField(blank=True)
+    plan = models.JSONField(default=list, blank=True)
+    saga_status = models.CharField(max_length=16, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("id",)
+        constraints = [models.UniqueConstraint(fields=("batch", "saga_id"), name="batch_item_saga")]
+        indexes = [models.Index(fields=("batch", "status", "id"), name="batch_item_status")]
+
+    def __str__(self) -> str:
+        return f"{self.saga_id} in batch {self.batch_id}: {self.status}"

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from bpm import definitions, engine, permissions, planner, schemas
+from bpm import definitions, engine, merge_patch, permissions, planner, schemas
 from bpm.errors import Conflict, InvalidInput, NotFound
 from bpm.models import (
     Direction,
@@ -146,15 +146,28 @@ def saga_retry(
     user: Any = None,
     input: dict[str, Any] | None = None,
     context: dict[str, Any] | None = None,
+    input_patch: dict[str, Any] | None = None,
     preview: bool = False,
+    batch: int | None = None,
 ) -> ActionResult:
-    """Redrive a stuck saga from its failed step, optionally with edited input or context."""
+    """Redrive a stuck saga from its failed step, optionally with edited input or context.
+
+    `input_patch` is a JSON merge patch (RFC 7386) applied to the saga's input under its lock, so
+    one patch serves many sagas; `batch` names the batch repair (bpm/batches.py) acting.
+    """
     actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+    if input is not None and input_patch is not None:
+        raise InvalidInput("give the new input or a patch to it, not both", path="input_patch")
+    edited = {"input": input}
 
     def check(saga: SagaInstance, runs: Runs) -> None:
         _forbid_retry(saga, runs)
-        if input is not None:
-            validate_input(saga.definition, input)
+        if input_patch is not None:
+            if not isinstance(input_patch, dict):
+                raise InvalidInput("must be a JSON object (a merge patch)", path="input_patch")
+            edited["input"] = merge_patch.apply(saga.input, input_patch)
+        if edited["input"] is not None:
+            validate_input(saga.definition, edited["input"])
         if context is not None and not isinstance(context, dict):
             raise InvalidInput("must be a JSON object of step outputs", path="context")
 
@@ -165,8 +178,9 @@ def saga_retry(
 
     def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
         blocking = _every_blocking(saga, runs)
-        engine.edit(saga, input=input, context=context, actor=actor)
-        saga.log(EventType.OPERATOR_RETRY, actor, reason, data={"plan": result.describe()})
+        engine.edit(saga, input=edited["input"], context=context, actor=actor)
+        data = _audit({"plan": result.describe()}, batch)
+        saga.log(EventType.OPERATOR_RETRY, actor, reason, data=data)
         engine.resume(saga, actor=actor, reason=reason)
         for key in blocking:
             engine.rerun(saga, runs, key, actor=actor)
@@ -182,6 +196,7 @@ def saga_skip(
     user: Any = None,
     output: dict[str, Any] | None = None,
     preview: bool = False,
+    batch: int | None = None,
 ) -> ActionResult:
     """Mark a stuck saga's failed step as done by hand, recording `output` as its result."""
     actor = permissions.authorize(user=user, actor=actor, action=SKIP)
@@ -207,7 +222,9 @@ def saga_skip(
             actor,
             reason,
             step_run=run,
-            data={"step": run.step.name, "output": output, "plan": result.describe()},
+            data=_audit(
+                {"step": run.step.name, "output": output, "plan": result.describe()}, batch
+            ),
         )
         engine.skip(saga, run, actor=actor, reason=reason, output=output)
         engine.resume(saga, actor=actor, reason=reason)
@@ -222,6 +239,7 @@ def saga_compensate(
     actor: str = "",
     user: Any = None,
     preview: bool = False,
+    batch: int | None = None,
 ) -> ActionResult:
     """Stop a saga stuck going forward and undo its finished steps, newest first."""
     actor = permissions.authorize(user=user, actor=actor, action=COMPENSATE)
@@ -232,7 +250,8 @@ def saga_compensate(
         return SagaStatus.COMPENSATING
 
     def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
-        saga.log(EventType.OPERATOR_COMPENSATE, actor, reason, data={"plan": result.describe()})
+        data = _audit({"plan": result.describe()}, batch)
+        saga.log(EventType.OPERATOR_COMPENSATE, actor, reason, data=data)
         failure = {"step": "", "kind": "OPERATOR", "code": "OPERATOR", "message": reason}
         saga.resume_compensating(actor=actor, reason=reason, failure=failure)
 
@@ -246,6 +265,7 @@ def saga_abort(
     actor: str = "",
     user: Any = None,
     preview: bool = False,
+    batch: int | None = None,
 ) -> ActionResult:
     """Close a stuck saga as resolved by hand: nothing more runs."""
     actor = permissions.authorize(user=user, actor=actor, action=ABORT)
@@ -256,10 +276,15 @@ def saga_abort(
         return SagaStatus.ABORTED
 
     def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
-        saga.log(EventType.OPERATOR_ABORT, actor, reason)
+        saga.log(EventType.OPERATOR_ABORT, actor, reason, data=_audit({}, batch))
         engine.abort(saga, runs, actor=actor, reason=reason)
 
     return _operate(saga_id, ABORT, reason, actor, preview, check, simulate, apply)
+
+
+def _audit(data: dict[str, Any], batch: int | None) -> dict[str, Any]:
+    """Return an audit event's data, naming the batch repair that acted, if one did."""
+    return data if batch is None else {**data, "batch": batch}
 
 
 # --- what each action's state requires -------------------------------------------------------

@@ -279,6 +279,10 @@ RQ = {"WORKER_CLASS": "bpm.worker.Worker"}
 BPM_SWEEP_INTERVAL = envfloat("BPM_SWEEP_INTERVAL", "5")
 BPM_REDRIVE_GRACE = envfloat("BPM_REDRIVE_GRACE", "10")
 BPM_STALL_AFTER = envfloat("BPM_STALL_AFTER", "3600")
+# Batch repairs (bpm/batches.py): the most sagas one may act on, and how long a running batch
+# may go without a saga done before the sweeper rings its doorbell again (its worker died).
+BPM_BATCH_MAX_SAGAS = envint("BPM_BATCH_MAX_SAGAS", "100000")
+BPM_BATCH_REDRIVE_AFTER = envfloat("BPM_BATCH_REDRIVE_AFTER", "60")
 BPM_INLINE_MAX_STEPS = envint("BPM_INLINE_MAX_STEPS", "8")
 BPM_INLINE_MAX_SECONDS = envfloat("BPM_INLINE_MAX_SECONDS", "2")
 # How often a worker looks for due delayed doorbells while idle, and heartbeats while busy.

@@ -118,3 +118,25 @@ class WaitKind(models.TextChoices):
     SIGNAL = "SIGNAL", "signal"
     TOKEN = "TOKEN", "task token"
     TASK = "TASK", "human task"
+
+
+class BatchStatus(models.TextChoices):
+    # A batch repair (bpm/batches.py): queued, working through its sagas, then one of the ends.
+    PENDING = "PENDING", "PENDING"
+    RUNNING = "RUNNING", "RUNNING"
+    FINISHED = "FINISHED", "FINISHED"
+    CANCELLED = "CANCELLED", "CANCELLED"
+
+
+class BatchAction(models.TextChoices):
+    RETRY = "retry", "retry"
+    SKIP = "skip", "skip"
+    COMPENSATE = "compensate", "compensate"
+    ABORT = "abort", "abort"
+
+
+class BatchItemStatus(models.TextChoices):
+    PENDING = "PENDING", "PENDING"
+    DONE = "DONE", "DONE"
+    REFUSED = "REFUSED", "REFUSED"
+    FAILED = "FAILED", "FAILED"

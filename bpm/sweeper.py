@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef, Q
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bpm import alert_delivery, alerting, clock, dispatch, engine, retention, totals
+from bpm import alert_delivery, alerting, batches, clock, dispatch, engine, retention, totals
 from bpm.models import SagaInstance, StepRun
 from bpm.states import ACTIVE_STATUSES, StepStatus, StuckReason
 
@@ -39,6 +39,7 @@ class SweepReport:
     redriven: int = 0
     timed_out: int = 0
     stalled: int = 0
+    batches_redriven: int = 0
 
     def __str__(self) -> str:
         return ", ".join(
@@ -54,6 +55,7 @@ def sweep_once() -> SweepReport:
         redriven=_redrive_unless_redis_is_down(),
         timed_out=flag_past_deadline(),
         stalled=flag_stalled(),
+        batches_redriven=_redrive_batches_unless_redis_is_down(),
     )
     # The finished-saga totals the dashboard counts from (bpm/totals.py), a few queries.
     totals.roll_up()
@@ -72,6 +74,15 @@ def _redrive_unless_redis_is_down() -> int:
         return redrive()
     except (RedisConnectionError, RedisTimeoutError) as exc:
         log.warning("redrive skipped this sweep, Redis is unreachable: %s", exc)
+        return 0
+
+
+def _redrive_batches_unless_redis_is_down() -> int:
+    # A batch repair whose worker died (bpm/batches.py) is rung again like a step.
+    try:
+        return batches.redrive_stalled()
+    except (RedisConnectionError, RedisTimeoutError) as exc:
+        log.warning("batch redrive skipped this sweep, Redis is unreachable: %s", exc)
         return 0
 
 

@@ -8,7 +8,7 @@ import time
 
 from django.conf import settings
 
-from bpm import alert_delivery, engine
+from bpm import alert_delivery, batches, engine
 
 
 def answer_doorbell(run_id: int, token: str) -> None:
@@ -42,3 +42,8 @@ def _budget_left(steps: int, started: float) -> bool:
 def answer_alert_doorbell(notice_id: int, token: str) -> None:
     """Deliver the alert notice behind this doorbell (bpm/alert_delivery.py)."""
     alert_delivery.deliver(notice_id, token)
+
+
+def work_batch(batch_id: int) -> None:
+    """Work through a batch repair's sagas (bpm.batches): the job behind its doorbell."""
+    batches.batch_work(batch_id=batch_id)

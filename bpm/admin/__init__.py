@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from bpm.admin import sagas, versions
+from bpm.admin import batch_repairs, sagas, versions
 from bpm.queue_pages import register_in_admin
 
 # django_rq's admin module registered its own entry already (it comes first in INSTALLED_APPS).
@@ -15,4 +15,4 @@ admin.site.site_title = "bpm"
 admin.site.index_title = "Administration"
 admin.site.site_url = None
 
-__all__ = ["sagas", "versions"]
+__all__ = ["batch_repairs", "sagas", "versions"]

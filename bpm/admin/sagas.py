@@ -117,7 +117,7 @@ class SagaInstanceAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     paginator = CappedPaginator
     show_facets = admin.ShowFacets.NEVER
-    actions = ("retry", "compensate", "abort")
+    actions = ("retry", "compensate", "abort", "skip", "edit")
     inlines = (StepRunInline, SagaEventInline)
     fieldsets = (
         (
@@ -159,6 +159,9 @@ class SagaInstanceAdmin(ReadOnlyAdmin):
 
     def has_abort_permission(self, request: HttpRequest) -> bool:
         return permissions.may(request.user, permissions.ABORT)
+
+    def has_skip_permission(self, request: HttpRequest) -> bool:
+        return permissions.may(request.user, permissions.SKIP)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[SagaInstance], search_term: str
@@ -215,3 +218,17 @@ class SagaInstanceAdmin(ReadOnlyAdmin):
     @admin.action(description="Abort the selected stuck sagas…", permissions=[permissions.ABORT])
     def abort(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> HttpResponse | None:
         return actions.confirm_and_apply(self, request, queryset, permissions.ABORT)
+
+    @admin.action(
+        description="Skip the failed step of the selected stuck sagas…",
+        permissions=[permissions.SKIP],
+    )
+    def skip(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> HttpResponse | None:
+        return actions.confirm_and_apply(self, request, queryset, permissions.SKIP)
+
+    @admin.action(
+        description="Retry the selected stuck sagas with edited input…",
+        permissions=[permissions.RETRY],
+    )
+    def edit(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> HttpResponse | None:
+        return actions.confirm_and_apply(self, request, queryset, actions.EDIT)

@@ -18,7 +18,7 @@ from drf_spectacular.views import (
 )
 
 from bpm.api.redoc_bundle import redoc_bundle
-from bpm.api.views import definitions, sagas, waits
+from bpm.api.views import batches, definitions, sagas, waits
 from bpm.api.views.base import not_found
 
 app_name = "api"
@@ -45,6 +45,9 @@ v1: list[URLPattern | URLResolver] = [
     path("tasks/<int:task_id>/reject/", waits.TaskReject.as_view(), name="task-reject"),
     path("tasks/<str:token>/succeed/", waits.TokenSucceed.as_view(), name="token-succeed"),
     path("tasks/<str:token>/fail/", waits.TokenFail.as_view(), name="token-fail"),
+    path("batches/", batches.BatchList.as_view(), name="batches"),
+    path("batches/<str:batch_id>/", batches.BatchDetail.as_view(), name="batch"),
+    path("batches/<str:batch_id>/cancel/", batches.BatchCancel.as_view(), name="batch-cancel"),
     path("definitions/", definitions.DefinitionCompose.as_view(), name="definitions"),
     path("definitions/<str:name>/", definitions.DefinitionDetail.as_view(), name="definition"),
     path(

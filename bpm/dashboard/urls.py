@@ -3,6 +3,7 @@
 from django.urls import path
 
 from bpm.dashboard.alerts_page import alert_delete, alert_detail, alert_list, alert_rotate
+from bpm.dashboard.batch_pages import batch_cancel, batch_list, batch_new, batch_page
 from bpm.dashboard.definitions_page import definition_detail, definition_list
 from bpm.dashboard.overview import overview
 from bpm.dashboard.saga_actions import saga_action
@@ -18,6 +19,10 @@ urlpatterns: list = [
     path("sagas/", saga_list, name="sagas"),
     path("sagas/<uuid:saga_id>/", saga_page, name="saga"),
     path("sagas/<uuid:saga_id>/<slug:action>/", saga_action, name="saga_action"),
+    path("batches/", batch_list, name="batches"),
+    path("batches/new/", batch_new, name="batch_new"),
+    path("batches/<int:batch_id>/", batch_page, name="batch"),
+    path("batches/<int:batch_id>/cancel/", batch_cancel, name="batch_cancel"),
     path("definitions/", definition_list, name="definitions"),
     path("definitions/<slug:name>/", definition_detail, name="definition"),
     path("views/", saved_view_list, name="saved_views"),
