@@ -71,10 +71,16 @@ class Run(Protocol):
     status: str
 
 
-def render_diagram(steps: Sequence[Step], states: Mapping[str, str] | None = None) -> SafeString:
+def render_diagram(
+    steps: Sequence[Step],
+    states: Mapping[str, str] | None = None,
+    attempts: Mapping[str, int] | None = None,
+) -> SafeString:
     """Return the steps as an inline <svg>, each box coloured by `states` (step name → state).
 
-    States are the keys of STATES; with no states the definition is drawn plainly.
+    States are the keys of STATES; with no states the definition is drawn plainly. `attempts`
+    maps a step to the number of its latest attempt (the timeline's `#attempt-<n>`): its box
+    then opens that attempt when clicked or focused and pressed.
     """
     unknown = sorted({state for state in (states or {}).values() if state not in STATES})
     if unknown:
@@ -91,7 +97,7 @@ def render_diagram(steps: Sequence[Step], states: Mapping[str, str] | None = Non
     ]
     for index, step in enumerate(steps):
         state = (states or {}).get(step.name, "")
-        parts.extend(_step_box(index, step, state))
+        parts.extend(_step_box(index, step, state, (attempts or {}).get(step.name)))
         if step.compensation:
             parts.extend(_undo_box(index, step, state))
     parts.append("</svg>")
@@ -131,10 +137,16 @@ def _cut(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
-def _step_box(index: int, step: Step, state: str) -> Iterable[str]:
+def _step_box(index: int, step: Step, state: str, attempt: int | None = None) -> Iterable[str]:
     x, y = _left(index), MARGIN
     classes = f"diagram-step kind-{step.kind.lower()}" + (f" state-{state}" if state else "")
     state_attr = f' data-state="{state}"' if state else ""
+    if attempt is not None:
+        label = f"{step.name}: open its latest attempt"
+        state_attr += (
+            f' data-index="{attempt}" tabindex="0" role="button" aria-haspopup="dialog"'
+            f' aria-label="{escape(label)}"'
+        )
     yield (
         f'<g class="{classes}" data-step="{escape(step.name)}" data-kind="{escape(step.kind)}"'
         f"{state_attr}>"

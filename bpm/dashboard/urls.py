@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from bpm.dashboard.attempts import attempt_page
 from bpm.dashboard.definitions_page import definition_detail, definition_list
 from bpm.dashboard.overview import overview
 from bpm.dashboard.saga_actions import saga_action
@@ -14,6 +15,7 @@ urlpatterns: list = [
     path("", overview, name="overview"),
     path("sagas/", saga_list, name="sagas"),
     path("sagas/<uuid:saga_id>/", saga_page, name="saga"),
+    path("sagas/<uuid:saga_id>/attempts/<int:number>/", attempt_page, name="saga_attempt"),
     path("sagas/<uuid:saga_id>/<slug:action>/", saga_action, name="saga_action"),
     path("definitions/", definition_list, name="definitions"),
     path("definitions/<slug:name>/", definition_detail, name="definition"),
