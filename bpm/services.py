@@ -24,6 +24,7 @@ from bpm.errors import Conflict, InvalidInput, NotFound
 from bpm.models import (
     Direction,
     EventType,
+    PauseScope,
     SagaDefinition,
     SagaInstance,
     SagaStatus,
@@ -35,6 +36,10 @@ RETRY = permissions.RETRY
 SKIP = permissions.SKIP
 COMPENSATE = permissions.COMPENSATE
 ABORT = permissions.ABORT
+# Rerunning from a step redrives the saga, and pausing holds it: both need the retry permission.
+RERUN = "rerun"
+PAUSE = "pause"
+RESUME = "resume"
 
 
 @dataclass
@@ -253,6 +258,158 @@ def saga_abort(
     return _operate(saga_id, ABORT, reason, actor, preview, check, simulate, apply)
 
 
+def saga_rerun(
+    *,
+    saga_id: uuid.UUID | str,
+    step: str,
+    reason: str = "",
+    actor: str = "",
+    user: Any = None,
+    input: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+    preview: bool = False,
+) -> ActionResult:
+    """Run a STUCK or COMPLETED saga forward again from `step`, optionally with edited data.
+
+    The step and every later one that ran run again, each under a new idempotency key (the
+    confirmation really goes out again); a step at or before a committed pivot cannot be rerun.
+    """
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+
+    def check(saga: SagaInstance, runs: Runs) -> None:
+        _forbid_rerun(saga, runs, step)
+        if input is not None:
+            validate_input(saga.definition, input)
+        if context is not None and not isinstance(context, dict):
+            raise InvalidInput("must be a JSON object of step outputs", path="context")
+
+    def simulate(saga: SagaInstance, states: States) -> str:
+        for name in _from_step(saga, step):
+            if (name, Direction.FORWARD) in states:
+                states[(name, Direction.FORWARD)] = planner.RunState(StepStatus.CANCELLED)
+        return SagaStatus.RUNNING
+
+    def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
+        engine.edit(saga, input=input, context=context, actor=actor)
+        data = {"step": step, "from_status": saga.status, "plan": result.describe()}
+        saga.log(EventType.OPERATOR_RERUN, actor, reason, data=data)
+        engine.rerun_from(saga, runs, step, actor=actor, reason=reason)
+
+    return _operate(saga_id, RERUN, reason, actor, preview, check, simulate, apply)
+
+
+def saga_pause(
+    *,
+    saga_id: uuid.UUID | str,
+    reason: str = "",
+    actor: str = "",
+    user: Any = None,
+    preview: bool = False,
+) -> ActionResult:
+    """Hold an unfinished saga: running steps finish, no new step starts until it is resumed."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+
+    def simulate(saga: SagaInstance, states: States) -> str:
+        # Nothing runs while paused: the plan is empty.
+        return saga.status if saga.status == SagaStatus.STUCK else SagaStatus.ABORTED
+
+    def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
+        engine.pause(saga, actor=actor, reason=reason)
+
+    return _operate(saga_id, PAUSE, reason, actor, preview, _forbid_pause, simulate, apply)
+
+
+def saga_resume(
+    *,
+    saga_id: uuid.UUID | str,
+    reason: str = "",
+    actor: str = "",
+    user: Any = None,
+    preview: bool = False,
+) -> ActionResult:
+    """Lift a saga's own pause: its waiting steps ring again and held successors are scheduled."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+
+    def simulate(saga: SagaInstance, states: States) -> str:
+        return str(saga.status)
+
+    def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
+        still = PauseScope.DEFINITION if saga.definition.paused_at else PauseScope.NONE
+        engine.unpause(saga, runs, actor=actor, reason=reason, still=still)
+
+    return _operate(saga_id, RESUME, reason, actor, preview, _forbid_resume, simulate, apply)
+
+
+@dataclass
+class DefinitionPauseResult:
+    definition: SagaDefinition
+    # The unfinished sagas the pause holds (or, resumed, lets go).
+    sagas: int
+    applied: bool = False
+
+
+def definition_pause(
+    *,
+    name: str,
+    version: int,
+    reason: str = "",
+    actor: str = "",
+    user: Any = None,
+    preview: bool = False,
+) -> DefinitionPauseResult:
+    """Pause a definition version: its unfinished sagas and any started later start no new step."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+    definition = _definition(name, version)
+    held = SagaInstance.objects.filter(
+        definition=definition, status__in=engine.UNFINISHED, paused=PauseScope.NONE
+    )
+    if preview:
+        if definition.paused_at is not None:
+            raise Conflict(f"{definition} is already paused")
+        return DefinitionPauseResult(definition, held.count())
+    reason = _required(reason)
+    count = engine.pause_definition(definition.pk, actor=actor, reason=reason)
+    return DefinitionPauseResult(_definition(name, version), count, applied=True)
+
+
+def definition_resume(
+    *,
+    name: str,
+    version: int,
+    reason: str = "",
+    actor: str = "",
+    user: Any = None,
+    preview: bool = False,
+) -> DefinitionPauseResult:
+    """Resume a paused definition version and the sagas it held (not those paused on their own)."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+    definition = _definition(name, version)
+    if preview:
+        if definition.paused_at is None:
+            raise Conflict(f"{definition} is not paused")
+        held = SagaInstance.objects.filter(definition=definition, paused=PauseScope.DEFINITION)
+        return DefinitionPauseResult(definition, held.count())
+    reason = _required(reason)
+    count = engine.resume_definition(definition.pk, actor=actor, reason=reason)
+    return DefinitionPauseResult(_definition(name, version), count, applied=True)
+
+
+def _definition(name: str, version: int) -> SagaDefinition:
+    definition = SagaDefinition.objects.filter(name=name, version=version).first()
+    if definition is None:
+        raise NotFound(f"no saga definition {name!r} version {version}")
+    return definition
+
+
+def _required(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("a reason is required", path="reason")
+    if len(reason) > 1000:
+        raise InvalidInput("must be at most 1000 characters", path="reason")
+    return reason
+
+
 # --- what each action's state requires -------------------------------------------------------
 
 Runs = engine.LatestRuns
@@ -287,12 +444,84 @@ def _forbid_abort(saga: SagaInstance, runs: Runs) -> None:
     _require_stuck(saga, ABORT)
 
 
+def _forbid_rerun(saga: SagaInstance, runs: Runs, step: str) -> None:
+    steps = [s.name for s in definitions.steps_of(saga.definition_id)]
+    if step not in steps:
+        raise InvalidInput(
+            f"{saga.definition} has no step {step!r}; its steps are {', '.join(steps)}",
+            path="step",
+        )
+    _forbid_rerun_any(saga, runs)
+    if (step, Direction.FORWARD) not in runs:
+        raise Conflict(f"step {step!r} has not run yet: there is nothing to run again")
+    pivot = _committed_pivot(saga, runs)
+    if pivot and steps.index(step) <= steps.index(pivot):
+        raise Conflict(
+            f"the pivot step {pivot!r} has committed: rerun from a step after it, not {step!r}"
+        )
+
+
+def _forbid_rerun_any(saga: SagaInstance, runs: Runs) -> None:
+    if saga.status not in (SagaStatus.STUCK, SagaStatus.COMPLETED):
+        raise Conflict(f"cannot rerun saga {saga.id}: it is {saga.status}, not STUCK or COMPLETED")
+    if saga.status == SagaStatus.STUCK and saga.stuck_direction == Direction.COMPENSATION:
+        raise Conflict("the saga is stuck compensating: retry or skip the failed compensation")
+    if any(run.status in (StepStatus.PENDING, StepStatus.RUNNING) for run in runs.values()):
+        raise Conflict("a step is still running; wait for it")
+
+
+def rerun_steps(saga: SagaInstance, runs: Runs) -> list[str]:
+    """Return the steps a rerun may start from now (no lock: a hint for a form)."""
+    try:
+        _forbid_rerun_any(saga, runs)
+    except Conflict:
+        return []
+    allowed = []
+    for step in definitions.steps_of(saga.definition_id):
+        try:
+            _forbid_rerun(saga, runs, step.name)
+        except (Conflict, InvalidInput):
+            continue
+        allowed.append(step.name)
+    return allowed
+
+
+def _forbid_rerun_anywhere(saga: SagaInstance, runs: Runs) -> None:
+    if not rerun_steps(saga, runs):
+        _forbid_rerun_any(saga, runs)
+        raise Conflict("no step can be run again: none has run after the committed pivot")
+
+
+def _forbid_pause(saga: SagaInstance, runs: Runs) -> None:
+    if saga.status not in engine.UNFINISHED:
+        raise Conflict(f"cannot pause saga {saga.id}: it is {saga.status}, already finished")
+    if saga.paused == PauseScope.SAGA:
+        raise Conflict(f"saga {saga.id} is already paused")
+
+
+def _forbid_resume(saga: SagaInstance, runs: Runs) -> None:
+    if saga.paused == PauseScope.DEFINITION:
+        raise Conflict(
+            f"saga {saga.id} is paused with its definition {saga.definition}: resume the definition"
+        )
+    if saga.paused != PauseScope.SAGA:
+        raise Conflict(f"saga {saga.id} is not paused")
+
+
+def _from_step(saga: SagaInstance, step: str) -> list[str]:
+    names = [s.name for s in definitions.steps_of(saga.definition_id)]
+    return names[names.index(step) :] if step in names else []
+
+
 # Raise Conflict when the saga's state forbids the action; the services check under the row lock.
 STATE_RULES: dict[str, Callable[[SagaInstance, Runs], None]] = {
     RETRY: _forbid_retry,
     SKIP: _forbid_skip,
     COMPENSATE: _forbid_compensate,
     ABORT: _forbid_abort,
+    RERUN: lambda saga, runs: _forbid_rerun_anywhere(saga, runs),
+    PAUSE: _forbid_pause,
+    RESUME: _forbid_resume,
 }
 
 

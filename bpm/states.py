@@ -86,6 +86,19 @@ class EventType(models.TextChoices):
     OPERATOR_SKIP = "OPERATOR_SKIP", "operator skip"
     OPERATOR_COMPENSATE = "OPERATOR_COMPENSATE", "operator compensate"
     OPERATOR_ABORT = "OPERATOR_ABORT", "operator abort"
+    OPERATOR_RERUN = "OPERATOR_RERUN", "operator rerun from a step"
+    SAGA_REOPENED = "SAGA_REOPENED", "saga reopened"
+    STEP_SUPERSEDED = "STEP_SUPERSEDED", "step superseded by a rerun"
+    SAGA_PAUSED = "SAGA_PAUSED", "saga paused"
+    SAGA_UNPAUSED = "SAGA_UNPAUSED", "saga unpaused"
+
+
+class PauseScope(models.TextChoices):
+    """Why a saga starts no new step: paused by itself, or with its whole definition."""
+
+    NONE = "", "not paused"
+    SAGA = "SAGA", "paused"
+    DEFINITION = "DEFINITION", "paused with its definition"
 
 
 class DefinitionStatus(models.TextChoices):
@@ -101,3 +114,5 @@ class DefinitionEventType(models.TextChoices):
     APPROVED = "APPROVED", "approved and published"
     REJECTED = "REJECTED", "rejected"
     DEPLOYED = "DEPLOYED", "published from a code declaration"
+    PAUSED = "PAUSED", "paused: its sagas start no new step"
+    RESUMED = "RESUMED", "resumed"

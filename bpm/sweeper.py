@@ -15,7 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bpm import clock, dispatch, engine, retention, totals
 from bpm.models import SagaInstance, StepRun
-from bpm.states import ACTIVE_STATUSES, StepStatus, StuckReason
+from bpm.states import ACTIVE_STATUSES, PauseScope, StepStatus, StuckReason
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,11 @@ def redrive() -> int:
 def _due_runs(cutoff: datetime, after: tuple[datetime, int] | None) -> list[StepRun]:
     """Return a batch of due runs of active sagas, in (due_at, id) order, after `after`."""
     due = StepRun.objects.filter(
-        status=StepStatus.PENDING, due_at__lte=cutoff, saga__status__in=ACTIVE_STATUSES
+        status=StepStatus.PENDING,
+        due_at__lte=cutoff,
+        saga__status__in=ACTIVE_STATUSES,
+        # A paused saga's due runs wait for its resume, which rings them (bpm.engine.unpause).
+        saga__paused=PauseScope.NONE,
     )
     if after is not None:
         due = due.filter(Q(due_at__gt=after[0]) | Q(due_at=after[0], id__gt=after[1]))
@@ -132,7 +136,7 @@ def overdue_sagas() -> list[uuid.UUID]:
     """Return the ids of active sagas past their deadline (a batch of them)."""
     return list(
         SagaInstance.objects.filter(
-            status__in=ACTIVE_STATUSES, deadline__lt=clock.now()
+            status__in=ACTIVE_STATUSES, deadline__lt=clock.now(), paused=PauseScope.NONE
         ).values_list("id", flat=True)[:BATCH]
     )
 
@@ -153,8 +157,9 @@ def flag_timed_out(saga_id: uuid.UUID) -> bool:
 def flag_stalled() -> int:
     """Mark STUCK (no progress) every active saga with no event for BPM_STALL_AFTER seconds."""
     cutoff = clock.now() - timedelta(seconds=settings.BPM_STALL_AFTER)
+    # A paused saga makes no progress on purpose: it is not flagged for it.
     stalled = SagaInstance.objects.filter(
-        status__in=ACTIVE_STATUSES, updated_at__lt=cutoff
+        status__in=ACTIVE_STATUSES, updated_at__lt=cutoff, paused=PauseScope.NONE
     ).values_list("id", flat=True)[:BATCH]
     message = f"no progress for {settings.BPM_STALL_AFTER:g}s: is a worker serving its queue?"
     return _flag(

@@ -85,6 +85,25 @@ ACTIONS = {
             permissions.ABORT,
             "Close the saga as resolved by hand: nothing more runs.",
         ),
+        Action(
+            "rerun",
+            "Rerun from a step",
+            permissions.RETRY,
+            "Run the chosen step and every later one again, under new idempotency keys (the"
+            " confirmation really goes out again), optionally with corrected input or outputs.",
+        ),
+        Action(
+            "pause",
+            "Pause",
+            permissions.RETRY,
+            "Hold the saga: a running step finishes, no new step starts until it is resumed.",
+        ),
+        Action(
+            "resume",
+            "Resume",
+            permissions.RETRY,
+            "Let the saga go on: its waiting steps ring again and held steps are scheduled.",
+        ),
     )
 }
 
