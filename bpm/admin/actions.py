@@ -42,6 +42,8 @@ ACTIONS = {
             permissions.COMPENSATE, "Compensate", "compensation started", services.saga_compensate
         ),
         OperatorAction(permissions.ABORT, "Abort", "aborted", services.saga_abort),
+        OperatorAction(services.PAUSE, "Pause", "paused", services.saga_pause),
+        OperatorAction(services.RESUME, "Resume", "resumed", services.saga_resume),
     )
 }
 

@@ -223,6 +223,26 @@ class SkipSerializer(ActionSerializer):
     output = JSONObjectField(required=False, help_text="recorded as the failed step's output")
 
 
+class RerunSerializer(RetrySerializer):
+    """A rerun from a step, optionally with a new input or context."""
+
+    step = StrictCharField(max_length=100, help_text="the step to run again, with every later one")
+
+
+class DefinitionPauseSerializer(ActionSerializer):
+    """A pause or resume of a definition version."""
+
+    version = serializers.IntegerField(min_value=1, help_text="the version to pause or resume")
+
+
+class DefinitionPauseResultSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    paused = serializers.BooleanField(help_text="whether the version is paused now")
+    sagas = serializers.IntegerField(help_text="unfinished sagas it holds or let go")
+    applied = serializers.BooleanField(help_text="false for a preview")
+
+
 class PlannedStepSerializer(serializers.Serializer):
     step = serializers.CharField()
     direction = serializers.ChoiceField(choices=Direction.choices)

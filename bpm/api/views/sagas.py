@@ -19,8 +19,11 @@ from bpm.api.permissions import READ_SAGAS
 from bpm.api.schema import errors as error_responses
 from bpm.api.serializers.sagas import (
     ActionSerializer,
+    DefinitionPauseResultSerializer,
+    DefinitionPauseSerializer,
     EventSerializer,
     PreviewSerializer,
+    RerunSerializer,
     RetrySerializer,
     SagaDetailSerializer,
     SagaFilterSerializer,
@@ -174,3 +177,58 @@ class SagaCompensate(SagaAction):
 class SagaAbort(SagaAction):
     required_permissions = {"POST": ["bpm.abort_saga"]}
     perform = staticmethod(services.saga_abort)
+
+
+@action_schema(
+    "retry", RerunSerializer, "Rerun a STUCK or COMPLETED saga from a step (and every later one)"
+)
+class SagaRerun(SagaAction):
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+    serializer = RerunSerializer
+    perform = staticmethod(services.saga_rerun)
+
+
+@action_schema("retry", ActionSerializer, "Pause a saga: no new step starts until resumed")
+class SagaPause(SagaAction):
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+    perform = staticmethod(services.saga_pause)
+
+
+@action_schema("retry", ActionSerializer, "Resume a paused saga")
+class SagaResume(SagaAction):
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+    perform = staticmethod(services.saga_resume)
+
+
+class DefinitionPauseAction(ApiView):
+    """Pause or resume every unfinished saga of a definition version (and those started later)."""
+
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+    perform: Callable[..., services.DefinitionPauseResult]
+
+    @extend_schema(
+        tags=["definitions"],
+        request=DefinitionPauseSerializer,
+        responses={200: DefinitionPauseResultSerializer, **error_responses(400, 404, 409, 415)},
+        description="Needs the bpm.retry_saga permission (operators). With `preview: true` it"
+        " answers how many sagas it would hold or let go, and changes nothing.",
+    )
+    def post(self, request: Request, name: str) -> Response:
+        data = validated(DefinitionPauseSerializer, request.data)
+        result = type(self).perform(name=name, user=request.user, **data)
+        body = {
+            "name": result.definition.name,
+            "version": result.definition.version,
+            "paused": result.definition.paused_at is not None,
+            "sagas": result.sagas,
+            "applied": result.applied,
+        }
+        return Response(DefinitionPauseResultSerializer(body).data)
+
+
+class DefinitionPause(DefinitionPauseAction):
+    perform = staticmethod(services.definition_pause)
+
+
+class DefinitionResume(DefinitionPauseAction):
+    perform = staticmethod(services.definition_resume)
