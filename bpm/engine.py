@@ -889,6 +889,7 @@ def flag(
 
 
 SAGA_FIELDS_A_FLAG_CHANGES = [
+    "acknowledged_at",
     "status",
     "stuck_reason",
     "stuck_direction",
@@ -915,6 +916,25 @@ def operate(saga_id: uuid.UUID, act: Callable[[SagaRows], T], *, actor: str) -> 
             follow_plan(view.saga, view.latest_runs(), actor=actor)
             _save(view.saga)
         return result
+
+
+def note(
+    saga_id: uuid.UUID, change: Callable[[SagaInstance], None], *, fields: list[str]
+) -> SagaInstance:
+    """Change who is on a saga (assignee, acknowledgement) or comment on it, under its lock.
+
+    `change` sets `fields` and logs its event. Not progress: the saga's updated_at stays, so a
+    comment neither hides a stalled saga from the sweeper nor reorders the lists.
+    """
+    with transaction.atomic():
+        saga = lock_saga(saga_id).saga
+        updated_at = saga.updated_at
+        change(saga)
+        saga.updated_at = updated_at
+        if fields:
+            _update_row(saga, fields)
+        _write_events([saga])
+        return saga
 
 
 def edit(

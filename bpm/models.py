@@ -209,7 +209,18 @@ class SagaInstance(FSMModelMixin, models.Model):
         related_name="+",
         db_index=False,  # saga_owner_created
     )
-    # While set, no new step starts: running ones finish, their successors wait (bpm.pausing).
+    # The operator who took the saga on (bpm.services.saga_assign), and when someone acknowledged
+    # it: who is on it, for the lists' "mine" and the timeline. Not progress: no updated_at.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # saga_assignee_status
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    # While set, no new step starts: running ones finish, their successors wait (bpm.engine).
     paused = models.CharField(
         max_length=16, choices=PauseScope.choices, blank=True, default=PauseScope.NONE
     )
@@ -267,6 +278,12 @@ class SagaInstance(FSMModelMixin, models.Model):
             ),
             # Exact counts of the unfinished statuses per version, from the index alone
             # (bpm.totals.UNFINISHED; finished ones are counted by the rollup).
+            # An operator's own sagas ("mine"), by status.
+            models.Index(
+                fields=("assignee", "status"),
+                name="saga_assignee_status",
+                condition=Q(assignee__isnull=False),
+            ),
             models.Index(
                 fields=("status", "definition"),
                 name="saga_unfinished_status",
@@ -325,6 +342,8 @@ class SagaInstance(FSMModelMixin, models.Model):
             Direction.COMPENSATION if self.status == SagaStatus.COMPENSATING else Direction.FORWARD
         )
         self.stuck_reason = reason
+        # Stuck again: whoever acknowledged the last episode has not seen this one.
+        self.acknowledged_at = None
         self.log(EventType.SAGA_STUCK, actor, message, data={"reason": reason})
 
     @transition(field=status, source=SagaStatus.STUCK, target=SagaStatus.COMPLETED)

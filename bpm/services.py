@@ -17,15 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
-from bpm import definitions, engine, permissions, planner, schemas
+from bpm import clock, definitions, engine, permissions, planner, schemas
 from bpm.errors import Conflict, InvalidInput, NotFound
 from bpm.models import (
     Direction,
     EventType,
     PauseScope,
     SagaDefinition,
+    SagaEvent,
     SagaInstance,
     SagaStatus,
     StepKind,
@@ -410,6 +412,121 @@ def _required(reason: str) -> str:
     return reason
 
 
+# --- who is on a saga: assignment, acknowledgement, comments ----------------------------------
+
+COMMENT_LENGTH = 2000
+
+
+def saga_assign(
+    *,
+    saga_id: uuid.UUID | str,
+    assignee: str | None,
+    reason: str = "",
+    actor: str = "",
+    user: Any = None,
+) -> SagaInstance:
+    """Give a saga to an operator (by username), or take it back from whoever has it (None)."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+    person = _operator_named(assignee) if assignee else None
+    reason = (reason or "").strip()[:COMMENT_LENGTH]
+
+    def change(saga: SagaInstance) -> None:
+        before = _username(saga.assignee)
+        if (person is None and saga.assignee_id is None) or (
+            person is not None and saga.assignee_id == person.pk
+        ):
+            raise Conflict(f"saga {saga.id} is already {_assigned_text(before)}")
+        saga.assignee = person
+        after = _username(person)
+        message = reason or _assigned_text(after)
+        saga.log(EventType.SAGA_ASSIGNED, actor, message, data={"before": before, "after": after})
+
+    return _note(saga_id, change, ["assignee"])
+
+
+def saga_acknowledge(
+    *, saga_id: uuid.UUID | str, actor: str = "", user: Any = None
+) -> SagaInstance:
+    """Record that an operator has seen this stuck saga (until it is stuck again)."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+
+    def change(saga: SagaInstance) -> None:
+        _require_stuck(saga, "acknowledge")
+        if saga.acknowledged_at is not None:
+            raise Conflict(f"saga {saga.id} was already acknowledged at {saga.acknowledged_at}")
+        saga.acknowledged_at = clock.now()
+        saga.log(EventType.SAGA_ACKNOWLEDGED, actor, "acknowledged")
+
+    return _note(saga_id, change, ["acknowledged_at"])
+
+
+def saga_comment(
+    *, saga_id: uuid.UUID | str, text: Any, actor: str = "", user: Any = None
+) -> SagaInstance:
+    """Add an operator's comment to the saga's timeline (plain text, 1 to 2000 characters)."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+    if not isinstance(text, str):
+        raise InvalidInput(f"must be text, not {type(text).__name__}", path="text")
+    text = text.strip()
+    if not text:
+        raise InvalidInput("a comment needs some text", path="text")
+    if len(text) > COMMENT_LENGTH:
+        raise InvalidInput(f"must be at most {COMMENT_LENGTH} characters", path="text")
+    if any(ord(c) < 32 and c not in "\n\t\r" for c in text):
+        raise InvalidInput("must not contain control characters", path="text")
+
+    def change(saga: SagaInstance) -> None:
+        saga.log(EventType.COMMENTED, actor, text)
+
+    return _note(saga_id, change, [])
+
+
+def _note(
+    saga_id: uuid.UUID | str, change: Callable[[SagaInstance], None], fields: list[str]
+) -> SagaInstance:
+    return engine.note(_parse_id(saga_id), change, fields=fields)
+
+
+def _operator_named(username: str) -> Any:
+    person = get_user_model().objects.filter(username=username, is_active=True).first()
+    if person is None or not permissions.may(person, RETRY):
+        raise InvalidInput(f"{username!r} is not an operator who can take sagas", path="assignee")
+    return person
+
+
+def _username(person: Any) -> str | None:
+    return None if person is None else str(person.get_username())
+
+
+def _assigned_text(username: str | None) -> str:
+    return f"assigned to {username}" if username else "unassigned"
+
+
+def last_operator_act(saga: SagaInstance) -> str:
+    """Return who last acted on the saga by hand and how, for a conflict's message, or ""."""
+    event = (
+        SagaEvent.objects.filter(saga=saga, type__in=OPERATOR_ACTS, actor__startswith="user:")
+        .order_by("-at", "-id")
+        .first()
+    )
+    if event is None:
+        return ""
+    who = event.actor.removeprefix("user:")
+    text = f"{who} did “{event.get_type_display()}” at {event.at:%Y-%m-%d %H:%M:%S}"
+    return f"{text}: {event.message}" if event.message else text
+
+
+OPERATOR_ACTS = (
+    EventType.OPERATOR_RETRY,
+    EventType.OPERATOR_SKIP,
+    EventType.OPERATOR_COMPENSATE,
+    EventType.OPERATOR_ABORT,
+    EventType.OPERATOR_RERUN,
+    EventType.SAGA_PAUSED,
+    EventType.SAGA_UNPAUSED,
+)
+
+
 # --- what each action's state requires -------------------------------------------------------
 
 Runs = engine.LatestRuns
@@ -560,7 +677,12 @@ def _operate(
 
     def act(view: engine.SagaRows) -> ActionResult:
         saga, runs = view.saga, view.latest_runs()
-        check(saga, runs)
+        try:
+            check(saga, runs)
+        except Conflict as exc:
+            # Two operators collided: say who acted last and what they did.
+            last = last_operator_act(saga)
+            raise Conflict(f"{exc} (last: {last})" if last else str(exc)) from None
         specs, states = engine.plan_inputs(saga, runs)
         status = simulate(saga, states)
         result = ActionResult(action, saga, planner.remaining(specs, status, states))

@@ -91,6 +91,9 @@ class EventType(models.TextChoices):
     STEP_SUPERSEDED = "STEP_SUPERSEDED", "step superseded by a rerun"
     SAGA_PAUSED = "SAGA_PAUSED", "saga paused"
     SAGA_UNPAUSED = "SAGA_UNPAUSED", "saga unpaused"
+    SAGA_ASSIGNED = "SAGA_ASSIGNED", "assigned"
+    SAGA_ACKNOWLEDGED = "SAGA_ACKNOWLEDGED", "acknowledged"
+    COMMENTED = "COMMENTED", "comment"
 
 
 class PauseScope(models.TextChoices):

@@ -34,6 +34,13 @@ v1: list[URLPattern | URLResolver] = [
     path("sagas/<str:saga_id>/rerun/", sagas.SagaRerun.as_view(), name="saga-rerun"),
     path("sagas/<str:saga_id>/pause/", sagas.SagaPause.as_view(), name="saga-pause"),
     path("sagas/<str:saga_id>/resume/", sagas.SagaResume.as_view(), name="saga-resume"),
+    path("sagas/<str:saga_id>/assign/", sagas.SagaAssign.as_view(), name="saga-assign"),
+    path(
+        "sagas/<str:saga_id>/acknowledge/",
+        sagas.SagaAcknowledge.as_view(),
+        name="saga-acknowledge",
+    ),
+    path("sagas/<str:saga_id>/comments/", sagas.SagaComments.as_view(), name="saga-comments"),
     path(
         "definitions/<str:name>/pause/",
         sagas.DefinitionPause.as_view(),

@@ -63,6 +63,11 @@ class SagaFilter(forms.Form):
     reason = forms.ChoiceField(
         label="Stuck reason", required=False, choices=[("", "any reason"), *StuckReason.choices]
     )
+    assignee = forms.ChoiceField(
+        label="Assigned",
+        required=False,
+        choices=[("", "to anyone or no one"), ("mine", "to me"), ("unassigned", "to no one")],
+    )
     created_from = forms.DateTimeField(
         label="Created from",
         required=False,
@@ -81,7 +86,8 @@ class SagaFilter(forms.Form):
     )
     cursor = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, data: QueryDict, *, definitions: list[str]) -> None:
+    def __init__(self, data: QueryDict, *, definitions: list[str], user: Any = None) -> None:
+        self.user = user
         # Filled in so the form shows the page size and sort in use, not its first choices.
         data = data.copy()
         data.setdefault("sort", DEFAULT_SORT)
@@ -141,7 +147,7 @@ class SagaFilter(forms.Form):
     def sagas(self) -> QuerySet[SagaInstance]:
         """Return the sagas the valid filters select, unordered (the paginator orders them)."""
         data = self.cleaned_data
-        rows = SagaInstance.objects.select_related("definition")
+        rows = SagaInstance.objects.select_related("definition", "assignee")
         version = data.get("definition_id")
         exact = {
             "status": data["status"],
@@ -155,6 +161,10 @@ class SagaFilter(forms.Form):
             "created_at__lt": data["created_to"],
         }
         rows = rows.filter(**{key: value for key, value in exact.items() if value})
+        if data.get("assignee") == "mine":
+            rows = rows.filter(assignee_id=getattr(self.user, "pk", None) or 0)
+        elif data.get("assignee") == "unassigned":
+            rows = rows.filter(assignee__isnull=True)
         if data["q"]:
             rows = rows.filter(search(data["q"]))
         return rows

@@ -144,7 +144,7 @@ class SagaView:
 
 def load_saga(saga_id: uuid.UUID) -> SagaView:
     """Return the saga with its steps, runs and events in four queries, or raise Http404."""
-    sagas = SagaInstance.objects.select_related("definition").prefetch_related(
+    sagas = SagaInstance.objects.select_related("definition", "assignee").prefetch_related(
         Prefetch("definition__steps", queryset=StepDefinition.objects.order_by("position")),
         Prefetch("step_runs", queryset=StepRun.objects.order_by("id")),
         Prefetch("events", queryset=SagaEvent.objects.order_by("at", "id")),
@@ -262,10 +262,13 @@ def live_context(
         "saga": saga,
         "poll_every": POLL_EVERY if saga.is_active else "",
         "actions": buttons(view, user),
+        # Assigning, acknowledging and commenting: operators (bpm.dashboard.saga_ownership).
+        "may_own": permissions.may(user, permissions.RETRY),
         "diagram": render_diagram(view.steps, states, latest_attempts(view, now)),
         "timeline": render_timeline(saga, view.runs, view.events, now, zoom=zoom),
         "zoom": zoom,
         "events": event_rows(view.events),
+        "comments": [e for e in view.events if e.type == EventType.COMMENTED],
         "runs": [
             RunRow(run, lane_label((run.step.name, run.direction)), pretty(run.output))
             for run in view.runs

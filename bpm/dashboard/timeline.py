@@ -48,6 +48,12 @@ OPERATOR_EVENTS: dict[str, str] = {
     EventType.OPERATOR_SKIP: "skip",
     EventType.OPERATOR_COMPENSATE: "compensate",
     EventType.OPERATOR_ABORT: "abort",
+    EventType.OPERATOR_RERUN: "rerun",
+    EventType.SAGA_PAUSED: "pause",
+    EventType.SAGA_UNPAUSED: "resume",
+    EventType.SAGA_ASSIGNED: "assign",
+    EventType.SAGA_ACKNOWLEDGED: "acknowledge",
+    EventType.COMMENTED: "comment",
 }
 SAGA_EVENTS = (
     EventType.SAGA_STARTED,
@@ -540,7 +546,8 @@ def _operator_markers(
         action = OPERATOR_EVENTS[event.type]
         text = f"{action} by {user} at {_clock(event.at)}"
         if event.message:
-            text += f"\nreason: {event.message}"
+            text += "\n" if event.type == EventType.COMMENTED else "\nreason: "
+            text += event.message
         label_y = 12 + row * 14
         yield (
             f'<g class="timeline-operator" data-type="{event.type}" data-user="{escape(user)}">'

@@ -28,6 +28,7 @@ from bpm.api.serializers.base import RequestSerializer
 from bpm.models import (
     Direction,
     FailureKind,
+    PauseScope,
     SagaInstance,
     SagaStatus,
     StepDefinition,
@@ -109,6 +110,11 @@ class SagaDetailSerializer(SagaSerializer):
         allow_null=True, help_text="what made it compensate: step, code, message"
     )
     deadline = serializers.DateTimeField(allow_null=True)
+    paused = serializers.ChoiceField(
+        choices=PauseScope.choices,
+        allow_blank=True,
+        help_text='"" unless paused: SAGA (by itself) or DEFINITION (with its version)',
+    )
     steps = serializers.SerializerMethodField(help_text="in order, from the saga's step runs")
 
     @extend_schema_field(StepStateSerializer(many=True))
@@ -241,6 +247,25 @@ class DefinitionPauseResultSerializer(serializers.Serializer):
     paused = serializers.BooleanField(help_text="whether the version is paused now")
     sagas = serializers.IntegerField(help_text="unfinished sagas it holds or let go")
     applied = serializers.BooleanField(help_text="false for a preview")
+
+
+class AssignSerializer(RequestSerializer):
+    """Who takes the saga on: an operator's username, or null to unassign."""
+
+    assignee = StrictCharField(
+        max_length=150, allow_null=True, help_text="an operator's username; null unassigns"
+    )
+    reason = StrictCharField(max_length=REASON_LENGTH, required=False, default="")
+
+
+class CommentSerializer(RequestSerializer):
+    text = StrictCharField(max_length=2000, help_text="plain text, shown escaped")
+
+
+class OwnershipSerializer(serializers.Serializer):
+    saga = serializers.UUIDField()
+    assignee = serializers.CharField(allow_null=True)
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
 
 
 class PlannedStepSerializer(serializers.Serializer):

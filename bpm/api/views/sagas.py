@@ -19,9 +19,12 @@ from bpm.api.permissions import READ_SAGAS
 from bpm.api.schema import errors as error_responses
 from bpm.api.serializers.sagas import (
     ActionSerializer,
+    AssignSerializer,
+    CommentSerializer,
     DefinitionPauseResultSerializer,
     DefinitionPauseSerializer,
     EventSerializer,
+    OwnershipSerializer,
     PreviewSerializer,
     RerunSerializer,
     RetrySerializer,
@@ -232,3 +235,67 @@ class DefinitionPause(DefinitionPauseAction):
 
 class DefinitionResume(DefinitionPauseAction):
     perform = staticmethod(services.definition_resume)
+
+
+def ownership_data(saga: Any) -> dict[str, Any]:
+    assignee = saga.assignee.get_username() if saga.assignee_id else None
+    body = {"saga": saga.id, "assignee": assignee, "acknowledged_at": saga.acknowledged_at}
+    return OwnershipSerializer(body).data
+
+
+OWNERSHIP_RESPONSES = {200: OwnershipSerializer, **error_responses(400, 404, 409, 415)}
+
+
+class SagaAssign(ApiView):
+    """Give a saga to an operator, or take it back (operators)."""
+
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+
+    @extend_schema(
+        tags=["sagas"],
+        summary="Assign a saga to an operator (null unassigns)",
+        request=AssignSerializer,
+        responses=OWNERSHIP_RESPONSES,
+        parameters=[SAGA_ID],
+    )
+    def post(self, request: Request, saga_id: str) -> Response:
+        data = validated(AssignSerializer, request.data)
+        saga = services.saga_assign(saga_id=queries.saga_uuid(saga_id), user=request.user, **data)
+        return Response(ownership_data(saga))
+
+
+class SagaAcknowledge(ApiView):
+    """Record that an operator has seen a stuck saga."""
+
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+
+    @extend_schema(
+        tags=["sagas"],
+        summary="Acknowledge a stuck saga",
+        request=None,
+        responses=OWNERSHIP_RESPONSES,
+        parameters=[SAGA_ID],
+    )
+    def post(self, request: Request, saga_id: str) -> Response:
+        saga = services.saga_acknowledge(saga_id=queries.saga_uuid(saga_id), user=request.user)
+        return Response(ownership_data(saga))
+
+
+class SagaComments(ApiView):
+    """Comment on a saga; comments are COMMENTED events of its timeline (GET …/events/)."""
+
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+
+    @extend_schema(
+        tags=["sagas"],
+        summary="Comment on a saga",
+        request=CommentSerializer,
+        responses={201: OwnershipSerializer, **error_responses(400, 404, 415)},
+        parameters=[SAGA_ID],
+    )
+    def post(self, request: Request, saga_id: str) -> Response:
+        data = validated(CommentSerializer, request.data)
+        saga = services.saga_comment(
+            saga_id=queries.saga_uuid(saga_id), text=data["text"], user=request.user
+        )
+        return Response(ownership_data(saga), status=status.HTTP_201_CREATED)
