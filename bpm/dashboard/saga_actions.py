@@ -112,7 +112,7 @@ class RerunForm(ReasonForm):
     )
     input = JSONObjectField(
         required=False,
-        help_text="The corrected input (checked against the schema); leave empty to keep it.",
+        help_text="The input the rerun uses (checked against the schema): correct it here.",
     )
     context = JSONObjectField(
         required=False,
@@ -197,7 +197,7 @@ def _saga(saga_id: uuid.UUID) -> SagaInstance:
 
 def _initial(request: HttpRequest, saga: SagaInstance, action: str) -> dict[str, Any]:
     if action == "rerun":
-        return {"step": request.GET.get("step", ""), "context": "{}"}
+        return {"step": request.GET.get("step", ""), "input": pretty(saga.input), "context": "{}"}
     if action == "edit":
         return {"input": pretty(saga.input), "context": "{}"}
     if action == "skip":
