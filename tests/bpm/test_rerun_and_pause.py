@@ -265,3 +265,28 @@ def test_a_resume_that_dies_halfway_changed_nothing_and_can_be_done_again(the_wo
     )
     drain()
     assert all(fresh(saga).status == SagaStatus.COMPLETED for saga in sagas)
+
+
+def test_the_totals_stay_exact_when_a_rolled_up_saga_is_rerun(the_world):
+    from django.db.models import Count
+
+    from bpm import totals
+
+    saga = completed()
+    clock.advance(3600)
+    totals.roll_up()
+
+    def exact() -> dict[str, int]:
+        rows = SagaInstance.objects.values_list("status").annotate(n=Count("*"))
+        return dict(rows)
+
+    def counted() -> dict[str, int]:
+        by_status = totals.counts_by_version()[saga.definition_id]
+        return {status: n for status, n in by_status.items() if n}
+
+    services.saga_rerun(saga_id=saga.id, step="c", reason="again", actor="user:olga")
+    assert counted() == exact() == {SagaStatus.RUNNING: 1}
+    drain()
+    clock.advance(3600)
+    totals.roll_up()
+    assert counted() == exact() == {SagaStatus.COMPLETED: 1}
