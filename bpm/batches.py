@@ -64,14 +64,15 @@ INSERT_BATCH = 2000
 # --- the filter -------------------------------------------------------------------------------
 
 
-def saga_filter(query: QueryDict | Mapping[str, Any]) -> SagaFilter:
-    """Return the saga list's filter form bound to `query` (a query string's dict, or a dict)."""
+def saga_filter(query: QueryDict | Mapping[str, Any], user: Any = None) -> SagaFilter:
+    """Return the saga list's filter form bound to `query` (a query string's dict, or a dict);
+    `user` is who "assigned to me" means."""
     query = query.copy() if isinstance(query, QueryDict) else _query_dict(query)
     for name in PAGING:
         # Sorting and paging select no saga; a stale page link must not refuse a batch.
         query.pop(name, None)
     names = list(SagaDefinition.objects.order_by("name").values_list("name", flat=True).distinct())
-    return SagaFilter(query, definitions=names)
+    return SagaFilter(query, definitions=names, user=user)
 
 
 def _query_dict(values: Mapping[str, Any]) -> QueryDict:
@@ -82,12 +83,14 @@ def _query_dict(values: Mapping[str, Any]) -> QueryDict:
     return query
 
 
-def selection(query: QueryDict | Mapping[str, Any]) -> tuple[str, QuerySet[SagaInstance]]:
+def selection(
+    query: QueryDict | Mapping[str, Any], user: Any = None
+) -> tuple[str, QuerySet[SagaInstance]]:
     """Return the filter's query string (paging dropped) and the sagas it selects.
 
     Raises InvalidInput naming every invalid parameter (its path is `filter.<name>`).
     """
-    form = saga_filter(query)
+    form = saga_filter(query, user)
     valid = form.is_valid()
     fields = {
         name: [error["message"] for error in errors]
@@ -159,7 +162,7 @@ def batch_preview(
     """
     _check_arguments(action, patch, output)
     actor = permissions.authorize(user=user, actor=actor, action=action)
-    _, sagas = selection(query)
+    _, sagas = selection(query, user)
     matched = sagas.count()
     sample = list(sagas.order_by("created_at", "id").values_list("id", flat=True)[:PREVIEW_SAMPLE])
     plans: Counter[tuple[str, ...]] = Counter()
@@ -230,7 +233,7 @@ def batch_create(
         raise InvalidInput("a reason is required", path="reason")
     if len(reason) > 1000:
         raise InvalidInput("must be at most 1000 characters", path="reason")
-    query_string, sagas = selection(query)
+    query_string, sagas = selection(query, user)
     limit = settings.BPM_BATCH_MAX_SAGAS
     ids = list(sagas.order_by("created_at", "id").values_list("id", flat=True)[: limit + 1])
     if not ids:

@@ -57,6 +57,7 @@ from bpm import (
     planner,
     registry,
     timeout,
+    totals,
     waits,
 )
 from bpm.context import StepContext
@@ -74,8 +75,10 @@ from bpm.models import (
 from bpm.planner import Move
 from bpm.states import (
     ACTIVE_STATUSES,
+    DefinitionEventType,
     Direction,
     EventType,
+    PauseScope,
     SagaStatus,
     StepStatus,
     StuckReason,
@@ -390,6 +393,9 @@ def start(
         idempotency_key=idempotency_key,
         deadline=deadline,
         owner=owner,
+        # Started while its definition is paused: it waits with the others (its first run is
+        # created, and refused by the claim until the definition is resumed).
+        paused=PauseScope.DEFINITION if definition.paused_at else PauseScope.NONE,
     )
     saga.log(EventType.SAGA_STARTED, actor, data={"version": definition.version})
     # A new saga has no runs, so planning needs no query. Its first run is inserted before the
@@ -413,6 +419,9 @@ def follow_plan(
         specs, states = plan_inputs(saga, runs)
         decision = planner.decide(specs, saga.status, states)
         match decision.move:
+            case Move.RUN if saga.paused and runs:
+                # Paused: the running step finished, its successor waits for the resume.
+                pass
             case Move.RUN:
                 return _schedule(saga, runs, decision, actor=actor, inline_queue=inline_queue)
             case Move.COMPLETE:
@@ -457,13 +466,17 @@ def _schedule(
     """Create a run of each step the decision starts, ringing all but the one continued inline.
 
     Parallel steps are scheduled in the same transaction; their doorbells ring on its commit,
-    so any worker may take each of them.
+    so any worker may take each of them. A rerun step keeps its generation (its idempotency key).
     """
     steps = {s.name: s for s in definitions.steps_of(saga.definition_id)}
     continuation = None
     for name in decision.steps:
         step = steps[name]
-        run = schedule_run(saga, step, decision.direction, actor=actor, ring=False)
+        previous = runs.get((step.name, decision.direction))
+        generation = previous.generation if previous is not None else 0
+        run = schedule_run(
+            saga, step, decision.direction, actor=actor, ring=False, generation=generation
+        )
         runs[(step.name, run.direction)] = run
         if continuation is None and inline_queue is not None and step.queue == inline_queue:
             continuation = Continuation(run.id, str(run.token), SagaRows(saga, runs))
@@ -473,10 +486,16 @@ def _schedule(
 
 
 def schedule_run(
-    saga: SagaInstance, step: StepDefinition, direction: str, *, actor: str, ring: bool = True
+    saga: SagaInstance,
+    step: StepDefinition,
+    direction: str,
+    *,
+    actor: str,
+    ring: bool = True,
+    generation: int = 0,
 ) -> StepRun:
     """Create a PENDING run of this step and, unless told not to, ring its doorbell on commit."""
-    run = StepRun.objects.create(saga=saga, step=step, direction=direction)
+    run = StepRun.objects.create(saga=saga, step=step, direction=direction, generation=generation)
     run.saga = saga
     run.schedule(actor=actor)
     if ring:
@@ -576,6 +595,9 @@ def _doorbell_problem(saga: SagaInstance, run: StepRun, token: str) -> str:
         problem = "not due yet"
     elif not saga.is_active:
         problem = f"saga is {saga.status}"
+    elif saga.paused:
+        # Read with the lock, in the same query: pausing costs the hot path nothing.
+        problem = "saga is paused"
     if problem:
         log.info("doorbell for run %s refused: %s", run.id, problem)
     return problem
@@ -603,7 +625,7 @@ def _run_behind_barrier(
 ) -> Outcome:
     """Enter the barrier and run the handler; what either raises comes out as _HandlerRaised."""
     try:
-        verdict = barrier.enter(saga, run.step.name, run.direction)
+        verdict = barrier.enter(saga, run.barrier_step, run.direction)
         if verdict is barrier.Verdict.RUN:
             return _call(handler, run)
     except Exception as exc:
@@ -619,7 +641,11 @@ def _run_behind_barrier(
     run.log(EventType.DUPLICATE_SKIPPED, actor, "this operation already committed")
     previous = (
         StepRun.objects.filter(
-            saga=saga, step=run.step, direction=run.direction, status=StepStatus.SUCCEEDED
+            saga=saga,
+            step=run.step,
+            direction=run.direction,
+            generation=run.generation,
+            status=StepStatus.SUCCEEDED,
         )
         .order_by("-id")
         .first()
@@ -1096,7 +1122,7 @@ def flag(
     with transaction.atomic():
         sagas = list(
             SagaInstance.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=list(saga_ids), status__in=ACTIVE_STATUSES)
+            .filter(pk__in=list(saga_ids), status__in=ACTIVE_STATUSES, paused=PauseScope.NONE)
             .order_by("pk")
         )
         sagas = [saga for saga in sagas if applies(saga)]
@@ -1135,6 +1161,7 @@ def _waiting(runs: LatestRuns) -> StepRun | None:
 
 
 SAGA_FIELDS_A_FLAG_CHANGES = [
+    "acknowledged_at",
     "status",
     "stuck_reason",
     "stuck_direction",
@@ -1167,6 +1194,25 @@ def operate(saga_id: uuid.UUID, act: Callable[[SagaRows], T], *, actor: str) -> 
         return result
 
 
+def note(
+    saga_id: uuid.UUID, change: Callable[[SagaInstance], None], *, fields: list[str]
+) -> SagaInstance:
+    """Change who is on a saga (assignee, acknowledgement) or comment on it, under its lock.
+
+    `change` sets `fields` and logs its event. Not progress: the saga's updated_at stays, so a
+    comment neither hides a stalled saga from the sweeper nor reorders the lists.
+    """
+    with transaction.atomic():
+        saga = lock_saga(saga_id).saga
+        updated_at = saga.updated_at
+        change(saga)
+        saga.updated_at = updated_at
+        if fields:
+            _update_row(saga, fields)
+        _write_events([saga])
+        return saga
+
+
 def edit(
     saga: SagaInstance,
     *,
@@ -1197,8 +1243,136 @@ def resume(saga: SagaInstance, *, actor: str, reason: str) -> None:
 def rerun(saga: SagaInstance, runs: LatestRuns, key: RunKey, *, actor: str) -> StepRun:
     """Schedule a new run of a failed or cancelled run's step, rung on commit."""
     failed = runs[key]
-    runs[key] = schedule_run(saga, failed.step, failed.direction, actor=actor)
+    runs[key] = schedule_run(
+        saga, failed.step, failed.direction, actor=actor, generation=failed.generation
+    )
     return runs[key]
+
+
+def rerun_from(
+    saga: SagaInstance, runs: LatestRuns, step: str, *, actor: str, reason: str
+) -> list[str]:
+    """Run a completed or stuck saga forward again from `step`; return the steps superseded.
+
+    Each forward step from `step` on that has run gets a CANCELLED run standing for it (the
+    planner runs a cancelled step anew) one generation on, so its new attempts carry a new
+    idempotency key and barrier row: the participant does the work again rather than answering
+    with the first result. The caller (operate) follows the plan, which schedules `step`.
+    """
+    steps = list(definitions.steps_of(saga.definition_id))
+    names = [s.name for s in steps]
+    if saga.status == SagaStatus.COMPLETED:
+        finished_at = saga.finished_at
+        saga.reopen(actor=actor, reason=reason)
+        totals.forget_finish(saga, finished_at)
+    else:
+        saga.resume_forward(actor=actor, reason=reason)
+    superseded = []
+    for definition_step in steps[names.index(step) :]:
+        key = (definition_step.name, Direction.FORWARD)
+        previous = runs.get(key)
+        if previous is None:
+            break
+        if previous.status in (StepStatus.PENDING, StepStatus.RUNNING):
+            raise Conflict(f"{previous} is {previous.status}: wait for it, then rerun")
+        stand_in = StepRun.objects.create(
+            saga=saga,
+            step=definition_step,
+            direction=Direction.FORWARD,
+            generation=previous.generation + 1,
+        )
+        stand_in.saga = saga
+        stand_in.supersede(actor=actor, reason=f"rerun from {step}: {reason}")
+        _update_row(stand_in)
+        runs[key] = stand_in
+        superseded.append(definition_step.name)
+    return superseded
+
+
+def pause(saga: SagaInstance, *, actor: str, reason: str, scope: str = PauseScope.SAGA) -> None:
+    """Hold a saga: the claim refuses its runs and the plan schedules no successor."""
+    saga.pause(actor=actor, reason=reason, scope=scope)
+
+
+def unpause(
+    saga: SagaInstance, runs: LatestRuns, *, actor: str, reason: str, still: str = PauseScope.NONE
+) -> None:
+    """Lift a pause; once nothing holds the saga, ring its waiting runs again.
+
+    A doorbell rung while the saga was paused was refused, so each waiting run gets a new fence
+    token and a new doorbell (at its due time). The caller (operate) follows the plan after, which
+    schedules a successor that the pause held back.
+    """
+    saga.unpause(actor=actor, reason=reason, scope=still)
+    if saga.paused or not saga.is_active:
+        return
+    for run in runs.values():
+        if run.status == StepStatus.PENDING:
+            run.redrive(actor=actor, message="the saga was resumed: rang again")
+            _update_row(run, ["token"])
+            dispatch.ring(run, timeout=run.step.timeout, queue=run.step.queue)
+
+
+def pause_definition(definition_id: int, *, actor: str, reason: str) -> int:
+    """Pause a definition version and every unfinished saga of it; return how many sagas.
+
+    One transaction: a worker that dies in it leaves nothing half paused. A saga that was
+    already paused on its own keeps its own pause (resuming the definition leaves it paused).
+    """
+    with transaction.atomic():
+        definition = _lock_definition(definition_id)
+        if definition.paused_at is not None:
+            raise Conflict(f"{definition} is already paused (since {definition.paused_at})")
+        definition.paused_at = clock.now()
+        definition.save(update_fields=["paused_at"])
+        definition.log(DefinitionEventType.PAUSED, actor, reason)
+        sagas = list(
+            SagaInstance.objects.select_for_update()
+            .filter(definition_id=definition_id, status__in=UNFINISHED, paused=PauseScope.NONE)
+            .order_by("pk")
+        )
+        for saga in sagas:
+            saga.pause(actor=actor, reason=reason, scope=PauseScope.DEFINITION)
+        SagaInstance.objects.bulk_update(sagas, ["paused", "updated_at"])
+        _write_events(sagas)
+        return len(sagas)
+
+
+def resume_definition(definition_id: int, *, actor: str, reason: str) -> int:
+    """Resume a paused definition version and the sagas it held; return how many sagas.
+
+    Each saga's waiting runs are rung again and the successors the pause held back are scheduled,
+    all in one transaction (the doorbells ring on commit).
+    """
+    with transaction.atomic():
+        definition = _lock_definition(definition_id)
+        if definition.paused_at is None:
+            raise Conflict(f"{definition} is not paused")
+        definition.paused_at = None
+        definition.save(update_fields=["paused_at"])
+        definition.log(DefinitionEventType.RESUMED, actor, reason)
+        sagas = list(
+            SagaInstance.objects.select_for_update()
+            .filter(definition_id=definition_id, paused=PauseScope.DEFINITION)
+            .order_by("pk")
+        )
+        for saga in sagas:
+            view = SagaRows(saga)
+            unpause(saga, view.latest_runs(), actor=actor, reason=reason)
+            if saga.is_active:
+                follow_plan(saga, view.latest_runs(), actor=actor)
+            _save(saga)
+        return len(sagas)
+
+
+UNFINISHED = (*ACTIVE_STATUSES, SagaStatus.STUCK)
+
+
+def _lock_definition(definition_id: int) -> SagaDefinition:
+    try:
+        return SagaDefinition.objects.select_for_update().get(pk=definition_id)
+    except SagaDefinition.DoesNotExist:
+        raise NotFound(f"no saga definition with id {definition_id}") from None
 
 
 def skip(

@@ -29,6 +29,7 @@ from bpm.states import (
     Direction,
     EventType,
     FailureKind,
+    PauseScope,
     SagaStatus,
     StepKind,
     StepStatus,
@@ -69,6 +70,8 @@ class SagaDefinition(models.Model):
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_comment = models.TextField(blank=True)
+    # Set while an operator holds every saga of this version: new sagas start paused too.
+    paused_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("name", "-version")
@@ -239,6 +242,21 @@ class SagaInstance(FSMModelMixin, models.Model):
         related_name="+",
         db_index=False,  # saga_owner_created
     )
+    # The operator who took the saga on (bpm.services.saga_assign), and when someone acknowledged
+    # it: who is on it, for the lists' "mine" and the timeline. Not progress: no updated_at.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # saga_assignee_status
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    # While set, no new step starts: running ones finish, their successors wait (bpm.engine).
+    paused = models.CharField(
+        max_length=16, choices=PauseScope.choices, blank=True, default=PauseScope.NONE
+    )
 
     class Meta:
         ordering = ("-created_at",)
@@ -293,6 +311,12 @@ class SagaInstance(FSMModelMixin, models.Model):
             ),
             # Exact counts of the unfinished statuses per version, from the index alone
             # (bpm.totals.UNFINISHED; finished ones are counted by the rollup).
+            # An operator's own sagas ("mine"), by status.
+            models.Index(
+                fields=("assignee", "status"),
+                name="saga_assignee_status",
+                condition=Q(assignee__isnull=False),
+            ),
             models.Index(
                 fields=("status", "definition"),
                 name="saga_unfinished_status",
@@ -372,6 +396,8 @@ class SagaInstance(FSMModelMixin, models.Model):
         # A run cancelled or still waiting may have no error: the flag's message says why.
         self.stuck_error = ((cause.last_error if cause else "") or message)[:STUCK_ERROR_KEPT]
         self.stuck_attempts = cause.attempts if cause else 0
+        # Stuck again: whoever acknowledged the last episode has not seen this one.
+        self.acknowledged_at = None
         self.log(EventType.SAGA_STUCK, actor, message, data={"reason": reason})
 
     @transition(field=status, source=SagaStatus.STUCK, target=SagaStatus.COMPLETED)
@@ -402,10 +428,26 @@ class SagaInstance(FSMModelMixin, models.Model):
             self.failure = failure
         self.log(EventType.SAGA_RESUMED, actor, reason, data={"direction": Direction.COMPENSATION})
 
+    @transition(field=status, source=SagaStatus.COMPLETED, target=SagaStatus.RUNNING)
+    def reopen(self, *, actor: str, reason: str) -> None:
+        """Set a completed saga running again: an operator reruns it from a step."""
+        self.finished_at = None
+        self.log(EventType.SAGA_REOPENED, actor, reason, data={"direction": Direction.FORWARD})
+
     @transition(field=status, source=SagaStatus.STUCK, target=SagaStatus.ABORTED)
     def abort(self, *, actor: str, reason: str) -> None:
         self.finished_at = clock.now()
         self.log(EventType.SAGA_ABORTED, actor, reason)
+
+    def pause(self, *, actor: str, reason: str, scope: str) -> None:
+        """Hold the saga: no new step starts until it is resumed."""
+        self.paused = scope
+        self.log(EventType.SAGA_PAUSED, actor, reason, data={"scope": scope})
+
+    def unpause(self, *, actor: str, reason: str, scope: str) -> None:
+        """Lift a pause of this scope (a saga's own pause outlives its definition's)."""
+        self.paused = scope
+        self.log(EventType.SAGA_UNPAUSED, actor, reason, data={"still": scope})
 
     def _clear_stuck(self) -> None:
         self.stuck_reason = ""
@@ -436,6 +478,9 @@ class StepRun(FSMModelMixin, models.Model):
     failure_kind = models.CharField(max_length=16, choices=FailureKind.choices, blank=True)
     created_at = models.DateTimeField(default=clock.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # How many operator reruns this step has been through: each gets its own idempotency key and
+    # barrier row, so a rerun sends the confirmation again instead of being deduplicated.
+    generation = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ("id",)
@@ -460,8 +505,15 @@ class StepRun(FSMModelMixin, models.Model):
 
     @property
     def idempotency_key(self) -> str:
-        """Return the key shared by every attempt of this step in this direction."""
-        return f"{self.saga_id}:{self.step.name}:{self.direction.lower()}"
+        """Return the key shared by every attempt of this step in this direction (and rerun)."""
+        key = f"{self.saga_id}:{self.step.name}:{self.direction.lower()}"
+        return f"{key}:rerun-{self.generation}" if self.generation else key
+
+    @property
+    def barrier_step(self) -> str:
+        """Return the name this run's operations take in the barrier (one per rerun)."""
+        name: str = self.step.name
+        return f"{name}#rerun-{self.generation}" if self.generation else name
 
     def log(self, type: str, actor: str, message: str = "", **fields: Any) -> SagaEvent:
         """Append an event about this run to its saga's timeline."""
@@ -541,6 +593,12 @@ class StepRun(FSMModelMixin, models.Model):
         self.output = output
         self.finished_at = clock.now()
         self.log(EventType.STEP_SKIPPED, actor, reason, data={"output": output})
+
+    @transition(field=status, source=StepStatus.PENDING, target=StepStatus.CANCELLED)
+    def supersede(self, *, actor: str, reason: str) -> None:
+        """Stand for a finished run that a rerun will run again (the planner runs it anew)."""
+        self.finished_at = clock.now()
+        self.log(EventType.STEP_SUPERSEDED, actor, reason)
 
     @transition(
         field=status, source=[StepStatus.PENDING, StepStatus.WAITING], target=StepStatus.CANCELLED
@@ -673,7 +731,8 @@ class Barrier(models.Model):
     saga = models.ForeignKey(
         SagaInstance, on_delete=models.CASCADE, related_name="barriers", db_index=False
     )
-    step = models.CharField(max_length=100)
+    # The step's name, with "#rerun-<n>" for an operator's rerun (StepRun.barrier_step).
+    step = models.CharField(max_length=120)
     operation = models.CharField(max_length=16, choices=Operation.choices)
     # True when the row was written by a compensation to block an action that never ran.
     placeholder = models.BooleanField(default=False)

@@ -17,14 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
-from bpm import definitions, engine, merge_patch, permissions, planner, schemas
+from bpm import clock, definitions, engine, merge_patch, permissions, planner, schemas
 from bpm.errors import Conflict, InvalidInput, NotFound
 from bpm.models import (
     Direction,
     EventType,
+    PauseScope,
     SagaDefinition,
+    SagaEvent,
     SagaInstance,
     SagaStatus,
     StepKind,
@@ -35,6 +38,10 @@ RETRY = permissions.RETRY
 SKIP = permissions.SKIP
 COMPENSATE = permissions.COMPENSATE
 ABORT = permissions.ABORT
+# Rerunning from a step redrives the saga, and pausing holds it: both need the retry permission.
+RERUN = "rerun"
+PAUSE = "pause"
+RESUME = "resume"
 
 
 @dataclass
@@ -44,7 +51,8 @@ class ActionResult:
     # (step, direction) pairs the action will run, in order, if each of them succeeds.
     will_run: list[tuple[str, str]] = field(default_factory=list)
     applied: bool = False
-    # The status the action sets: RUNNING, COMPENSATING or ABORTED ("" when not simulated).
+    # The status the action sets: RUNNING, COMPENSATING or ABORTED ("" when not simulated, or
+    # when the action leaves the status as it is: pause).
     status_after: str = ""
 
     def outcome(self) -> str:
@@ -287,6 +295,273 @@ def _audit(data: dict[str, Any], batch: int | None) -> dict[str, Any]:
     return data if batch is None else {**data, "batch": batch}
 
 
+def saga_rerun(
+    *,
+    saga_id: uuid.UUID | str,
+    step: str,
+    reason: str = "",
+    actor: str = "",
+    user: Any = None,
+    input: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+    preview: bool = False,
+) -> ActionResult:
+    """Run a STUCK or COMPLETED saga forward again from `step`, optionally with edited data.
+
+    The step and every later one that ran run again, each under a new idempotency key (the
+    confirmation really goes out again); a step at or before a committed pivot cannot be rerun.
+    """
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+
+    def check(saga: SagaInstance, runs: Runs) -> None:
+        _forbid_rerun(saga, runs, step)
+        if input is not None:
+            validate_input(saga.definition, input)
+        if context is not None and not isinstance(context, dict):
+            raise InvalidInput("must be a JSON object of step outputs", path="context")
+
+    def simulate(saga: SagaInstance, states: States) -> str:
+        for name in _from_step(saga, step):
+            if (name, Direction.FORWARD) in states:
+                states[(name, Direction.FORWARD)] = planner.RunState(StepStatus.CANCELLED)
+        return SagaStatus.RUNNING
+
+    def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
+        engine.edit(saga, input=input, context=context, actor=actor)
+        data = {"step": step, "from_status": saga.status, "plan": result.describe()}
+        saga.log(EventType.OPERATOR_RERUN, actor, reason, data=data)
+        engine.rerun_from(saga, runs, step, actor=actor, reason=reason)
+
+    return _operate(saga_id, RERUN, reason, actor, preview, check, simulate, apply)
+
+
+def saga_pause(
+    *,
+    saga_id: uuid.UUID | str,
+    reason: str = "",
+    actor: str = "",
+    user: Any = None,
+    preview: bool = False,
+) -> ActionResult:
+    """Hold an unfinished saga: running steps finish, no new step starts until it is resumed."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+
+    def simulate(saga: SagaInstance, states: States) -> str:
+        # Nothing runs while paused and the status stays: no plan, no outcome.
+        return ""
+
+    def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
+        engine.pause(saga, actor=actor, reason=reason)
+
+    return _operate(saga_id, PAUSE, reason, actor, preview, _forbid_pause, simulate, apply)
+
+
+def saga_resume(
+    *,
+    saga_id: uuid.UUID | str,
+    reason: str = "",
+    actor: str = "",
+    user: Any = None,
+    preview: bool = False,
+) -> ActionResult:
+    """Lift a saga's own pause: its waiting steps ring again and held successors are scheduled."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+
+    def simulate(saga: SagaInstance, states: States) -> str:
+        return str(saga.status)
+
+    def apply(saga: SagaInstance, runs: Runs, result: ActionResult) -> None:
+        still = PauseScope.DEFINITION if saga.definition.paused_at else PauseScope.NONE
+        engine.unpause(saga, runs, actor=actor, reason=reason, still=still)
+
+    return _operate(saga_id, RESUME, reason, actor, preview, _forbid_resume, simulate, apply)
+
+
+@dataclass
+class DefinitionPauseResult:
+    definition: SagaDefinition
+    # The unfinished sagas the pause holds (or, resumed, lets go).
+    sagas: int
+    applied: bool = False
+
+
+def definition_pause(
+    *,
+    name: str,
+    version: int,
+    reason: str = "",
+    actor: str = "",
+    user: Any = None,
+    preview: bool = False,
+) -> DefinitionPauseResult:
+    """Pause a definition version: its unfinished sagas and any started later start no new step."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+    definition = _definition(name, version)
+    held = SagaInstance.objects.filter(
+        definition=definition, status__in=engine.UNFINISHED, paused=PauseScope.NONE
+    )
+    if preview:
+        if definition.paused_at is not None:
+            raise Conflict(f"{definition} is already paused")
+        return DefinitionPauseResult(definition, held.count())
+    reason = _required(reason)
+    count = engine.pause_definition(definition.pk, actor=actor, reason=reason)
+    return DefinitionPauseResult(_definition(name, version), count, applied=True)
+
+
+def definition_resume(
+    *,
+    name: str,
+    version: int,
+    reason: str = "",
+    actor: str = "",
+    user: Any = None,
+    preview: bool = False,
+) -> DefinitionPauseResult:
+    """Resume a paused definition version and the sagas it held (not those paused on their own)."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+    definition = _definition(name, version)
+    if preview:
+        if definition.paused_at is None:
+            raise Conflict(f"{definition} is not paused")
+        held = SagaInstance.objects.filter(definition=definition, paused=PauseScope.DEFINITION)
+        return DefinitionPauseResult(definition, held.count())
+    reason = _required(reason)
+    count = engine.resume_definition(definition.pk, actor=actor, reason=reason)
+    return DefinitionPauseResult(_definition(name, version), count, applied=True)
+
+
+def _definition(name: str, version: int) -> SagaDefinition:
+    definition = SagaDefinition.objects.filter(name=name, version=version).first()
+    if definition is None:
+        raise NotFound(f"no saga definition {name!r} version {version}")
+    return definition
+
+
+def _required(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("a reason is required", path="reason")
+    if len(reason) > 1000:
+        raise InvalidInput("must be at most 1000 characters", path="reason")
+    return reason
+
+
+# --- who is on a saga: assignment, acknowledgement, comments ----------------------------------
+
+COMMENT_LENGTH = 2000
+
+
+def saga_assign(
+    *,
+    saga_id: uuid.UUID | str,
+    assignee: str | None,
+    reason: str = "",
+    actor: str = "",
+    user: Any = None,
+) -> SagaInstance:
+    """Give a saga to an operator (by username), or take it back from whoever has it (None)."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+    person = _operator_named(assignee) if assignee else None
+    reason = (reason or "").strip()[:COMMENT_LENGTH]
+
+    def change(saga: SagaInstance) -> None:
+        before = _username(saga.assignee)
+        if (person is None and saga.assignee_id is None) or (
+            person is not None and saga.assignee_id == person.pk
+        ):
+            raise Conflict(f"saga {saga.id} is already {_assigned_text(before)}")
+        saga.assignee = person
+        after = _username(person)
+        message = reason or _assigned_text(after)
+        saga.log(EventType.SAGA_ASSIGNED, actor, message, data={"before": before, "after": after})
+
+    return _note(saga_id, change, ["assignee"])
+
+
+def saga_acknowledge(
+    *, saga_id: uuid.UUID | str, actor: str = "", user: Any = None
+) -> SagaInstance:
+    """Record that an operator has seen this stuck saga (until it is stuck again)."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+
+    def change(saga: SagaInstance) -> None:
+        _require_stuck(saga, "acknowledge")
+        if saga.acknowledged_at is not None:
+            raise Conflict(f"saga {saga.id} was already acknowledged at {saga.acknowledged_at}")
+        saga.acknowledged_at = clock.now()
+        saga.log(EventType.SAGA_ACKNOWLEDGED, actor, "acknowledged")
+
+    return _note(saga_id, change, ["acknowledged_at"])
+
+
+def saga_comment(
+    *, saga_id: uuid.UUID | str, text: Any, actor: str = "", user: Any = None
+) -> SagaInstance:
+    """Add an operator's comment to the saga's timeline (plain text, 1 to 2000 characters)."""
+    actor = permissions.authorize(user=user, actor=actor, action=RETRY)
+    if not isinstance(text, str):
+        raise InvalidInput(f"must be text, not {type(text).__name__}", path="text")
+    text = text.strip()
+    if not text:
+        raise InvalidInput("a comment needs some text", path="text")
+    if len(text) > COMMENT_LENGTH:
+        raise InvalidInput(f"must be at most {COMMENT_LENGTH} characters", path="text")
+    if any(ord(c) < 32 and c not in "\n\t\r" for c in text):
+        raise InvalidInput("must not contain control characters", path="text")
+
+    def change(saga: SagaInstance) -> None:
+        saga.log(EventType.COMMENTED, actor, text)
+
+    return _note(saga_id, change, [])
+
+
+def _note(
+    saga_id: uuid.UUID | str, change: Callable[[SagaInstance], None], fields: list[str]
+) -> SagaInstance:
+    return engine.note(_parse_id(saga_id), change, fields=fields)
+
+
+def _operator_named(username: str) -> Any:
+    person = get_user_model().objects.filter(username=username, is_active=True).first()
+    if person is None or not permissions.may(person, RETRY):
+        raise InvalidInput(f"{username!r} is not an operator who can take sagas", path="assignee")
+    return person
+
+
+def _username(person: Any) -> str | None:
+    return None if person is None else str(person.get_username())
+
+
+def _assigned_text(username: str | None) -> str:
+    return f"assigned to {username}" if username else "unassigned"
+
+
+def last_operator_act(saga: SagaInstance) -> str:
+    """Return who last acted on the saga by hand and how, for a conflict's message, or ""."""
+    event = (
+        SagaEvent.objects.filter(saga=saga, type__in=OPERATOR_ACTS, actor__startswith="user:")
+        .order_by("-at", "-id")
+        .first()
+    )
+    if event is None:
+        return ""
+    who = event.actor.removeprefix("user:")
+    text = f"{who} did “{event.get_type_display()}” at {event.at:%Y-%m-%d %H:%M:%S}"
+    return f"{text}: {event.message}" if event.message else text
+
+
+OPERATOR_ACTS = (
+    EventType.OPERATOR_RETRY,
+    EventType.OPERATOR_SKIP,
+    EventType.OPERATOR_COMPENSATE,
+    EventType.OPERATOR_ABORT,
+    EventType.OPERATOR_RERUN,
+    EventType.SAGA_PAUSED,
+    EventType.SAGA_UNPAUSED,
+)
+
+
 # --- what each action's state requires -------------------------------------------------------
 
 Runs = engine.LatestRuns
@@ -321,12 +596,84 @@ def _forbid_abort(saga: SagaInstance, runs: Runs) -> None:
     _require_stuck(saga, ABORT)
 
 
+def _forbid_rerun(saga: SagaInstance, runs: Runs, step: str) -> None:
+    steps = [s.name for s in definitions.steps_of(saga.definition_id)]
+    if step not in steps:
+        raise InvalidInput(
+            f"{saga.definition} has no step {step!r}; its steps are {', '.join(steps)}",
+            path="step",
+        )
+    _forbid_rerun_any(saga, runs)
+    if (step, Direction.FORWARD) not in runs:
+        raise Conflict(f"step {step!r} has not run yet: there is nothing to run again")
+    pivot = _committed_pivot(saga, runs)
+    if pivot and steps.index(step) <= steps.index(pivot):
+        raise Conflict(
+            f"the pivot step {pivot!r} has committed: rerun from a step after it, not {step!r}"
+        )
+
+
+def _forbid_rerun_any(saga: SagaInstance, runs: Runs) -> None:
+    if saga.status not in (SagaStatus.STUCK, SagaStatus.COMPLETED):
+        raise Conflict(f"cannot rerun saga {saga.id}: it is {saga.status}, not STUCK or COMPLETED")
+    if saga.status == SagaStatus.STUCK and saga.stuck_direction == Direction.COMPENSATION:
+        raise Conflict("the saga is stuck compensating: retry or skip the failed compensation")
+    if any(run.status in (StepStatus.PENDING, StepStatus.RUNNING) for run in runs.values()):
+        raise Conflict("a step is still running; wait for it")
+
+
+def rerun_steps(saga: SagaInstance, runs: Runs) -> list[str]:
+    """Return the steps a rerun may start from now (no lock: a hint for a form)."""
+    try:
+        _forbid_rerun_any(saga, runs)
+    except Conflict:
+        return []
+    allowed = []
+    for step in definitions.steps_of(saga.definition_id):
+        try:
+            _forbid_rerun(saga, runs, step.name)
+        except (Conflict, InvalidInput):
+            continue
+        allowed.append(step.name)
+    return allowed
+
+
+def _forbid_rerun_anywhere(saga: SagaInstance, runs: Runs) -> None:
+    if not rerun_steps(saga, runs):
+        _forbid_rerun_any(saga, runs)
+        raise Conflict("no step can be run again: none has run after the committed pivot")
+
+
+def _forbid_pause(saga: SagaInstance, runs: Runs) -> None:
+    if saga.status not in engine.UNFINISHED:
+        raise Conflict(f"cannot pause saga {saga.id}: it is {saga.status}, already finished")
+    if saga.paused == PauseScope.SAGA:
+        raise Conflict(f"saga {saga.id} is already paused")
+
+
+def _forbid_resume(saga: SagaInstance, runs: Runs) -> None:
+    if saga.paused == PauseScope.DEFINITION:
+        raise Conflict(
+            f"saga {saga.id} is paused with its definition {saga.definition}: resume the definition"
+        )
+    if saga.paused != PauseScope.SAGA:
+        raise Conflict(f"saga {saga.id} is not paused")
+
+
+def _from_step(saga: SagaInstance, step: str) -> list[str]:
+    names = [s.name for s in definitions.steps_of(saga.definition_id)]
+    return names[names.index(step) :] if step in names else []
+
+
 # Raise Conflict when the saga's state forbids the action; the services check under the row lock.
 STATE_RULES: dict[str, Callable[[SagaInstance, Runs], None]] = {
     RETRY: _forbid_retry,
     SKIP: _forbid_skip,
     COMPENSATE: _forbid_compensate,
     ABORT: _forbid_abort,
+    RERUN: lambda saga, runs: _forbid_rerun_anywhere(saga, runs),
+    PAUSE: _forbid_pause,
+    RESUME: _forbid_resume,
 }
 
 
@@ -365,7 +712,12 @@ def _operate(
 
     def act(view: engine.SagaRows) -> ActionResult:
         saga, runs = view.saga, view.latest_runs()
-        check(saga, runs)
+        try:
+            check(saga, runs)
+        except Conflict as exc:
+            # Two operators collided: say who acted last and what they did.
+            last = last_operator_act(saga)
+            raise Conflict(f"{exc} (last: {last})" if last else str(exc)) from None
         specs, states = engine.plan_inputs(saga, runs)
         status = simulate(saga, states)
         result = ActionResult(

@@ -97,6 +97,22 @@ class EventType(models.TextChoices):
     TASK_REJECTED = "TASK_REJECTED", "task rejected"
     TOKEN_SUCCEEDED = "TOKEN_SUCCEEDED", "task token succeeded"
     TOKEN_FAILED = "TOKEN_FAILED", "task token failed"
+    OPERATOR_RERUN = "OPERATOR_RERUN", "operator rerun from a step"
+    SAGA_REOPENED = "SAGA_REOPENED", "saga reopened"
+    STEP_SUPERSEDED = "STEP_SUPERSEDED", "step superseded by a rerun"
+    SAGA_PAUSED = "SAGA_PAUSED", "saga paused"
+    SAGA_UNPAUSED = "SAGA_UNPAUSED", "saga unpaused"
+    SAGA_ASSIGNED = "SAGA_ASSIGNED", "assigned"
+    SAGA_ACKNOWLEDGED = "SAGA_ACKNOWLEDGED", "acknowledged"
+    COMMENTED = "COMMENTED", "comment"
+
+
+class PauseScope(models.TextChoices):
+    """Why a saga starts no new step: paused by itself, or with its whole definition."""
+
+    NONE = "", "not paused"
+    SAGA = "SAGA", "paused"
+    DEFINITION = "DEFINITION", "paused with its definition"
 
 
 class DefinitionStatus(models.TextChoices):
@@ -112,6 +128,8 @@ class DefinitionEventType(models.TextChoices):
     APPROVED = "APPROVED", "approved and published"
     REJECTED = "REJECTED", "rejected"
     DEPLOYED = "DEPLOYED", "published from a code declaration"
+    PAUSED = "PAUSED", "paused: its sagas start no new step"
+    RESUMED = "RESUMED", "resumed"
 
 
 class WaitKind(models.TextChoices):

@@ -15,7 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bpm import alert_delivery, alerting, batches, clock, dispatch, engine, retention, totals
 from bpm.models import SagaInstance, StepRun
-from bpm.states import ACTIVE_STATUSES, StepStatus, StuckReason
+from bpm.states import ACTIVE_STATUSES, PauseScope, StepStatus, StuckReason
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,11 @@ def redrive() -> int:
 def _due_runs(cutoff: datetime, after: tuple[datetime, int] | None) -> list[StepRun]:
     """Return a batch of due runs of active sagas, in (due_at, id) order, after `after`."""
     due = StepRun.objects.filter(
-        status=StepStatus.PENDING, due_at__lte=cutoff, saga__status__in=ACTIVE_STATUSES
+        status=StepStatus.PENDING,
+        due_at__lte=cutoff,
+        saga__status__in=ACTIVE_STATUSES,
+        # A paused saga's due runs wait for its resume, which rings them (bpm.engine.unpause).
+        saga__paused=PauseScope.NONE,
     )
     if after is not None:
         due = due.filter(Q(due_at__gt=after[0]) | Q(due_at=after[0], id__gt=after[1]))
@@ -157,7 +161,7 @@ def overdue_sagas() -> list[uuid.UUID]:
     """Return the ids of active sagas past their deadline (a batch of them)."""
     return list(
         SagaInstance.objects.filter(
-            status__in=ACTIVE_STATUSES, deadline__lt=clock.now()
+            status__in=ACTIVE_STATUSES, deadline__lt=clock.now(), paused=PauseScope.NONE
         ).values_list("id", flat=True)[:BATCH]
     )
 
@@ -179,10 +183,12 @@ def flag_stalled() -> int:
     """Mark STUCK (no progress) every active saga with no event for BPM_STALL_AFTER seconds."""
     cutoff = clock.now() - timedelta(seconds=settings.BPM_STALL_AFTER)
     # A saga that waits for a signal, a token or a person is quiet, not stalled: its wait's own
-    # timeout ends it.
+    # timeout ends it. A paused saga makes no progress on purpose: it is not flagged for it.
     waiting = StepRun.objects.filter(saga=OuterRef("pk"), status=StepStatus.WAITING)
     stalled = (
-        SagaInstance.objects.filter(status__in=ACTIVE_STATUSES, updated_at__lt=cutoff)
+        SagaInstance.objects.filter(
+            status__in=ACTIVE_STATUSES, updated_at__lt=cutoff, paused=PauseScope.NONE
+        )
         .exclude(Exists(waiting))
         .values_list("id", flat=True)[:BATCH]
     )

@@ -196,3 +196,19 @@ def _finished_between(since: datetime, until: datetime | None = None) -> QuerySe
 
 def _grouped(sagas: QuerySet[SagaInstance]) -> QuerySet[Any]:
     return sagas.order_by().values_list("definition_id", "status").annotate(number=Count("*"))
+
+
+def forget_finish(saga: SagaInstance, finished_at: datetime | None) -> None:
+    """Take back a reopened saga's finish from the rollup, if the rollup counted it already.
+
+    An operator's rerun sets a COMPLETED saga running again (bpm.engine.rerun_from); while the
+    rollup's row is locked, a finish before the watermark is subtracted from the finished total,
+    and one after it was only ever counted live (by status, which is no longer COMPLETED).
+    """
+    rollup = FinishedRollup.objects.select_for_update().filter(pk=ROLLUP_ID).first()
+    finished = finished_at or saga.updated_at
+    if rollup is None or rollup.through is None or finished >= rollup.through:
+        return
+    FinishedCount.objects.filter(
+        rollup=rollup, definition_id=saga.definition_id, status=SagaStatus.COMPLETED
+    ).update(count=F("count") - 1)

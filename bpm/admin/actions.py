@@ -79,6 +79,8 @@ class OperatorAction:
     form: type[ReasonForm] = ReasonForm
     # The permission it needs and the batch action it becomes for "all matching".
     permission: str = ""
+    # Whether "select all N" may turn it into a batch repair (bpm.batches' actions).
+    batchable: bool = True
 
     @property
     def batch_action(self) -> str:
@@ -104,6 +106,23 @@ ACTIONS = {
             services.saga_retry,
             PatchForm,
             permission=permissions.RETRY,
+        ),
+        # Pausing holds a saga and resuming lets it go on: both need the retry permission.
+        OperatorAction(
+            services.PAUSE,
+            "Pause",
+            "paused",
+            services.saga_pause,
+            permission=permissions.RETRY,
+            batchable=False,
+        ),
+        OperatorAction(
+            services.RESUME,
+            "Resume",
+            "resumed",
+            services.saga_resume,
+            permission=permissions.RETRY,
+            batchable=False,
         ),
     )
 }
@@ -189,6 +208,14 @@ def _all_matching(
     model_admin: admin.ModelAdmin, request: HttpRequest, action: OperatorAction
 ) -> HttpResponseRedirect | None:
     """Send the operator to the batch confirmation of every saga the changelist's filter selects."""
+    if not action.batchable:
+        model_admin.message_user(
+            request,
+            f"{action.title} is not a batch repair: nothing was changed. Select sagas on this page"
+            f" instead (at most {MAX_SELECTION}).",
+            messages.WARNING,
+        )
+        return None
     query = QueryDict(mutable=True)
     for name, values in request.GET.lists():
         if name in CHANGELIST_OWN:

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from bpm import permissions
+from bpm import permissions, services
 from bpm.admin import actions
 from bpm.admin.display import folded, moment, pretty_json, short_id, shown
 from bpm.admin.paging import CappedPaginator
@@ -117,7 +117,7 @@ class SagaInstanceAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     paginator = CappedPaginator
     show_facets = admin.ShowFacets.NEVER
-    actions = ("retry", "compensate", "abort", "skip", "edit")
+    actions = ("retry", "compensate", "abort", "skip", "edit", "pause", "resume")
     inlines = (StepRunInline, SagaEventInline)
     fieldsets = (
         (
@@ -232,3 +232,12 @@ class SagaInstanceAdmin(ReadOnlyAdmin):
     )
     def edit(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> HttpResponse | None:
         return actions.confirm_and_apply(self, request, queryset, actions.EDIT)
+
+    # Pausing holds a saga and resuming lets it go on: both need the retry permission.
+    @admin.action(description="Pause the selected sagas…", permissions=[permissions.RETRY])
+    def pause(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> HttpResponse | None:
+        return actions.confirm_and_apply(self, request, queryset, services.PAUSE)
+
+    @admin.action(description="Resume the selected paused sagas…", permissions=[permissions.RETRY])
+    def resume(self, request: HttpRequest, queryset: QuerySet[SagaInstance]) -> HttpResponse | None:
+        return actions.confirm_and_apply(self, request, queryset, services.RESUME)

@@ -48,6 +48,26 @@ v1: list[URLPattern | URLResolver] = [
     path("batches/", batches.BatchList.as_view(), name="batches"),
     path("batches/<str:batch_id>/", batches.BatchDetail.as_view(), name="batch"),
     path("batches/<str:batch_id>/cancel/", batches.BatchCancel.as_view(), name="batch-cancel"),
+    path("sagas/<str:saga_id>/rerun/", sagas.SagaRerun.as_view(), name="saga-rerun"),
+    path("sagas/<str:saga_id>/pause/", sagas.SagaPause.as_view(), name="saga-pause"),
+    path("sagas/<str:saga_id>/resume/", sagas.SagaResume.as_view(), name="saga-resume"),
+    path("sagas/<str:saga_id>/assign/", sagas.SagaAssign.as_view(), name="saga-assign"),
+    path(
+        "sagas/<str:saga_id>/acknowledge/",
+        sagas.SagaAcknowledge.as_view(),
+        name="saga-acknowledge",
+    ),
+    path("sagas/<str:saga_id>/comments/", sagas.SagaComments.as_view(), name="saga-comments"),
+    path(
+        "definitions/<str:name>/pause/",
+        sagas.DefinitionPause.as_view(),
+        name="definition-pause",
+    ),
+    path(
+        "definitions/<str:name>/resume/",
+        sagas.DefinitionResume.as_view(),
+        name="definition-resume",
+    ),
     path("definitions/", definitions.DefinitionCompose.as_view(), name="definitions"),
     path("definitions/<str:name>/", definitions.DefinitionDetail.as_view(), name="definition"),
     path(

@@ -79,10 +79,16 @@ class Run(Protocol):
     status: str
 
 
-def render_diagram(steps: Sequence[Step], states: Mapping[str, str] | None = None) -> SafeString:
+def render_diagram(
+    steps: Sequence[Step],
+    states: Mapping[str, str] | None = None,
+    attempts: Mapping[str, int] | None = None,
+) -> SafeString:
     """Return the steps as an inline <svg>, each box coloured by `states` (step name → state).
 
-    States are the keys of STATES; with no states the definition is drawn plainly.
+    States are the keys of STATES; with no states the definition is drawn plainly. `attempts`
+    maps a step to the number of its latest attempt (the timeline's `#attempt-<n>`): its box
+    then opens that attempt when clicked or focused and pressed.
     """
     unknown = sorted({state for state in (states or {}).values() if state not in STATES})
     if unknown:
@@ -105,7 +111,7 @@ def render_diagram(steps: Sequence[Step], states: Mapping[str, str] | None = Non
     for step in steps:
         state = (states or {}).get(step.name, "")
         place = places[step.name]
-        parts.extend(_step_box(place, step, state, pitch))
+        parts.extend(_step_box(place, step, state, pitch, (attempts or {}).get(step.name)))
         if step.compensation:
             parts.extend(_undo_box(place, step, state, pitch))
     parts.append("</svg>")
@@ -173,10 +179,18 @@ def _cut(text: str) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
-def _step_box(place: Place, step: Step, state: str, pitch: int) -> Iterable[str]:
+def _step_box(
+    place: Place, step: Step, state: str, pitch: int, attempt: int | None = None
+) -> Iterable[str]:
     x, y = _left(place), _top(place, pitch)
     classes = f"diagram-step kind-{step.kind.lower()}" + (f" state-{state}" if state else "")
     state_attr = f' data-state="{state}"' if state else ""
+    if attempt is not None:
+        label = f"{step.name}: open its latest attempt"
+        state_attr += (
+            f' data-index="{attempt}" tabindex="0" role="button" aria-haspopup="dialog"'
+            f' aria-label="{escape(label)}"'
+        )
     yield (
         f'<g class="{classes}" data-step="{escape(step.name)}" data-kind="{escape(step.kind)}"'
         f"{state_attr}>"

@@ -22,6 +22,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied as HttpForbidden
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from bpm import permissions, services
@@ -105,13 +106,50 @@ class SkipForm(ReasonForm):
         return {**super().arguments(), "output": self.cleaned_data["output"]}
 
 
-FORMS: dict[str, type[ReasonForm]] = {"edit": EditInputForm, "skip": SkipForm}
+class RerunForm(ReasonForm):
+    step = forms.ChoiceField(
+        help_text="This step and every later one that ran run again; the plan above follows it."
+    )
+    input = JSONObjectField(
+        required=False,
+        help_text="The input the rerun uses (checked against the schema): correct it here.",
+    )
+    context = JSONObjectField(
+        required=False,
+        help_text="Outputs of finished steps to replace, by step name; {} changes nothing.",
+    )
+
+    field_order = ("step", "input", "context", "reason")
+
+    def __init__(self, *args: Any, steps: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["step"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(name, name) for name in steps or []]
+
+    def arguments(self) -> dict[str, Any]:
+        arguments = {**super().arguments(), "step": self.cleaned_data["step"]}
+        if self.cleaned_data.get("input") is not None:
+            arguments["input"] = self.cleaned_data["input"]
+        if self.cleaned_data.get("context"):
+            arguments["context"] = self.cleaned_data["context"]
+        return arguments
+
+
+FORMS: dict[str, type[ReasonForm]] = {
+    "edit": EditInputForm,
+    "skip": SkipForm,
+    "rerun": RerunForm,
+}
 SERVICES: dict[str, Callable[..., services.ActionResult]] = {
     "retry": services.saga_retry,
     "edit": services.saga_retry,
     "skip": services.saga_skip,
     "compensate": services.saga_compensate,
     "abort": services.saga_abort,
+    "rerun": services.saga_rerun,
+    "pause": services.saga_pause,
+    "resume": services.saga_resume,
 }
 
 
@@ -127,8 +165,27 @@ def saga_action(request: HttpRequest, saga_id: uuid.UUID, action: str) -> HttpRe
         return _forbidden(request, saga, spec, _refusal(request.user, spec))
     if request.method == "POST":
         return _apply(request, saga, spec)
-    form_class = FORMS.get(action, ReasonForm)
-    return _confirmation(request, saga, spec, form_class(initial=_initial(saga, action)))
+    return _confirmation(
+        request, saga, spec, _form(saga, spec, None, _initial(request, saga, action))
+    )
+
+
+def _form(
+    saga: SagaInstance, spec: Action, data: Any, initial: dict[str, Any] | None = None
+) -> ReasonForm:
+    if spec.name == "rerun":
+        steps = services.rerun_steps(saga, load_saga(saga.id).latest)
+        form = RerunForm(data, initial=initial, steps=steps)
+        # Choosing another step asks for the confirmation again, with that step's plan.
+        form.fields["step"].widget.attrs.update(
+            {
+                "hx-get": reverse("dashboard:saga_action", args=[saga.id, "rerun"]),
+                "hx-trigger": "change",
+                "hx-target": "#saga-action-panel",
+            }
+        )
+        return form
+    return FORMS.get(spec.name, ReasonForm)(data, initial=initial)
 
 
 def _saga(saga_id: uuid.UUID) -> SagaInstance:
@@ -138,7 +195,9 @@ def _saga(saga_id: uuid.UUID) -> SagaInstance:
         raise Http404(str(exc)) from None
 
 
-def _initial(saga: SagaInstance, action: str) -> dict[str, Any]:
+def _initial(request: HttpRequest, saga: SagaInstance, action: str) -> dict[str, Any]:
+    if action == "rerun":
+        return {"step": request.GET.get("step", ""), "input": pretty(saga.input), "context": "{}"}
     if action == "edit":
         return {"input": pretty(saga.input), "context": "{}"}
     if action == "skip":
@@ -147,7 +206,7 @@ def _initial(saga: SagaInstance, action: str) -> dict[str, Any]:
 
 
 def _apply(request: HttpRequest, saga: SagaInstance, spec: Action) -> HttpResponse:
-    form = FORMS.get(spec.name, ReasonForm)(request.POST)
+    form = _form(saga, spec, request.POST)
     if not form.is_valid():
         return _confirmation(request, saga, spec, form, status=400)
     try:
@@ -178,14 +237,26 @@ def _field_of(path: str, form: ReasonForm) -> str | None:
 
 
 def _notice(spec: Action, result: services.ActionResult) -> str:
+    if spec.name == "pause":
+        return "Paused: a running step finishes, no new step starts until you resume."
     # dashboard.js keeps "The saga is now …." true while the page refreshes the saga.
     plan = "; ".join(result.describe()) or "nothing more runs"
     return f"{spec.label} applied. Plan: {plan}. The saga is now {result.saga.status}."
 
 
-def _preview(request: HttpRequest, saga: SagaInstance, spec: Action) -> services.ActionResult:
+def _preview(
+    request: HttpRequest, saga: SagaInstance, spec: Action, form: ReasonForm
+) -> services.ActionResult:
     """Return what the action would do now; raise Conflict if the state forbids it."""
-    return SERVICES[spec.name](saga_id=saga.id, user=request.user, preview=True)
+    arguments: dict[str, Any] = {}
+    if isinstance(form, RerunForm):
+        choices = [value for value, _ in form.fields["step"].choices]  # type: ignore[attr-defined]
+        chosen = form.data.get("step") if form.is_bound else form.initial.get("step")
+        if not choices:
+            services.saga_rerun(saga_id=saga.id, step="", user=request.user, preview=True)
+        arguments["step"] = chosen if chosen in choices else choices[-1]
+        form.initial["step"] = arguments["step"]
+    return SERVICES[spec.name](saga_id=saga.id, user=request.user, preview=True, **arguments)
 
 
 def _confirmation(
@@ -201,9 +272,9 @@ def _confirmation(
     outcome = ""
     if not conflict:
         try:
-            preview = _preview(request, saga, spec)
+            preview = _preview(request, saga, spec, form)
             plan, outcome = preview.describe(), preview.outcome()
-        except Conflict as exc:
+        except (Conflict, InvalidInput) as exc:
             conflict, status = f"{CONFLICT}: {exc}", 409
     context = {
         "saga": saga,

@@ -77,6 +77,11 @@ class SagaFilter(forms.Form):
         max_length=100,
         help_text=f"its error code or exception type; {NONE} for none",
     )
+    assignee = forms.ChoiceField(
+        label="Assigned",
+        required=False,
+        choices=[("", "to anyone or no one"), ("mine", "to me"), ("unassigned", "to no one")],
+    )
     created_from = forms.DateTimeField(
         label="Created from",
         required=False,
@@ -95,7 +100,8 @@ class SagaFilter(forms.Form):
     )
     cursor = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, data: QueryDict, *, definitions: list[str]) -> None:
+    def __init__(self, data: QueryDict, *, definitions: list[str], user: Any = None) -> None:
+        self.user = user
         # Filled in so the form shows the page size and sort in use, not its first choices.
         data = data.copy()
         data.setdefault("sort", DEFAULT_SORT)
@@ -163,7 +169,7 @@ class SagaFilter(forms.Form):
     def sagas(self) -> QuerySet[SagaInstance]:
         """Return the sagas the valid filters select, unordered (the paginator orders them)."""
         data = self.cleaned_data
-        rows = SagaInstance.objects.select_related("definition")
+        rows = SagaInstance.objects.select_related("definition", "assignee")
         version = data.get("definition_id")
         exact = {
             "status": data["status"],
@@ -181,6 +187,10 @@ class SagaFilter(forms.Form):
         rows = rows.filter(
             **{key: "" if value == NONE else value for key, value in exact.items() if value}
         )
+        if data.get("assignee") == "mine":
+            rows = rows.filter(assignee_id=getattr(self.user, "pk", None) or 0)
+        elif data.get("assignee") == "unassigned":
+            rows = rows.filter(assignee__isnull=True)
         if data["q"]:
             rows = rows.filter(search(data["q"]))
         return rows

@@ -19,7 +19,7 @@ CAUSE_STATUSES = (SagaStatus.STUCK, SagaStatus.ABORTED)
 def saga_list(request: HttpRequest) -> HttpResponse:
     """Render the sagas the query string selects, one page; errors in it are shown, not raised."""
     names = list(SagaDefinition.objects.order_by("name").values_list("name", flat=True).distinct())
-    form = SagaFilter(request.GET, definitions=names)
+    form = SagaFilter(request.GET, definitions=names, user=request.user)
     page = None
     if form.is_valid():
         data = form.cleaned_data

@@ -9,8 +9,11 @@ alone (bpm.dashboard.fragment).
 from __future__ import annotations
 
 import json
+import math
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Prefetch
@@ -21,9 +24,10 @@ from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.causes import cause_of
 from bpm.dashboard.diagram import render_diagram, step_states
 from bpm.dashboard.fragment import render_page
-from bpm.dashboard.timeline import lane_label, render_timeline
+from bpm.dashboard.timeline import lane_label, read_history, render_timeline
 from bpm.engine import LatestRuns
 from bpm.models import (
+    Direction,
     EventType,
     SagaEvent,
     SagaInstance,
@@ -82,6 +86,25 @@ ACTIONS = {
             permissions.ABORT,
             "Close the saga as resolved by hand: nothing more runs.",
         ),
+        Action(
+            "rerun",
+            "Rerun from a step",
+            permissions.RETRY,
+            "Run the chosen step and every later one again, under new idempotency keys (the"
+            " confirmation really goes out again), optionally with corrected input or outputs.",
+        ),
+        Action(
+            "pause",
+            "Pause",
+            permissions.RETRY,
+            "Hold the saga: a running step finishes, no new step starts until it is resumed.",
+        ),
+        Action(
+            "resume",
+            "Resume",
+            permissions.RETRY,
+            "Let the saga go on: its waiting steps ring again and held steps are scheduled.",
+        ),
     )
 }
 
@@ -122,7 +145,7 @@ class SagaView:
 
 def load_saga(saga_id: uuid.UUID) -> SagaView:
     """Return the saga with its steps, runs and events in four queries, or raise Http404."""
-    sagas = SagaInstance.objects.select_related("definition").prefetch_related(
+    sagas = SagaInstance.objects.select_related("definition", "assignee").prefetch_related(
         Prefetch("definition__steps", queryset=StepDefinition.objects.order_by("position")),
         Prefetch("step_runs", queryset=StepRun.objects.order_by("id")),
         Prefetch("events", queryset=SagaEvent.objects.order_by("at", "id")),
@@ -210,9 +233,38 @@ ERROR_EVENTS = {
 }
 
 
-def live_context(view: SagaView, user: Any, **extra: Any) -> dict[str, Any]:
+def latest_attempts(view: SagaView, now: datetime) -> dict[str, int]:
+    """Return the number (as the timeline numbers it) of each step's latest forward attempt."""
+    history = read_history(view.runs, view.events, now)
+    latest: dict[str, int] = {}
+    for number, attempt in enumerate(history.attempts, start=1):
+        step, direction = attempt.lane
+        if direction == Direction.FORWARD:
+            latest[step] = number
+    return latest
+
+
+def parse_zoom(query: Mapping[str, str]) -> tuple[tuple[float, float] | None, str]:
+    """Return the timeline's zoom range (seconds from the saga's start) and why it was refused."""
+    low, high = query.get("from", "").strip(), query.get("to", "").strip()
+    if not low and not high:
+        return None, ""
+    try:
+        start = float(low or 0)
+        end = float(high) if high else math.inf
+    except ValueError:
+        return None, "The zoom range must be two numbers of seconds; showing the whole timeline."
+    if not (math.isfinite(start) and 0 <= start < end) or math.isnan(end):
+        return None, "The zoom range must go from 0 or more to a later time; showing all of it."
+    return (start, end), ""
+
+
+def live_context(
+    view: SagaView, user: Any, zoom: tuple[float, float] | None = None, **extra: Any
+) -> dict[str, Any]:
     """Return what the live region shows: state, actions, diagram, timeline, events, data."""
     saga = view.saga
+    now = clock.now()
     states = step_states(view.latest)
     for step in view.steps:
         states.setdefault(step.name, "not_reached")
@@ -222,9 +274,13 @@ def live_context(view: SagaView, user: Any, **extra: Any) -> dict[str, Any]:
         "poll_every": POLL_EVERY if saga.is_active else "",
         "actions": buttons(view, user),
         "withheld": withheld(view, user),
-        "diagram": render_diagram(view.steps, states),
-        "timeline": render_timeline(saga, view.runs, view.events, clock.now()),
+        # Assigning, acknowledging and commenting: operators (bpm.dashboard.saga_ownership).
+        "may_own": permissions.may(user, permissions.RETRY),
+        "diagram": render_diagram(view.steps, states, latest_attempts(view, now)),
+        "timeline": render_timeline(saga, view.runs, view.events, now, zoom=zoom),
+        "zoom": zoom,
         "events": event_rows(view.events),
+        "comments": [e for e in view.events if e.type == EventType.COMMENTED],
         "runs": [
             RunRow(run, lane_label((run.step.name, run.direction)), pretty(run.output))
             for run in view.runs
@@ -241,5 +297,7 @@ def saga_page(request: HttpRequest, saga_id: uuid.UUID) -> HttpResponse:
     """Render a saga's page, or only its live region when htmx polls for it."""
     view = load_saga(saga_id)
     title = f"{view.saga.definition_name} {view.saga.id}"
-    context = page_context(request, title, tab="sagas", **live_context(view, request.user))
+    zoom, zoom_error = parse_zoom(request.GET)
+    live = live_context(view, request.user, zoom, zoom_error=zoom_error)
+    context = page_context(request, title, tab="sagas", **live)
     return render_page(request, PAGE, LIVE, context)

@@ -47,8 +47,10 @@ def _names() -> list[str]:
     return list(SagaDefinition.objects.order_by("name").values_list("name", flat=True).distinct())
 
 
-def _filter(query: str, names: list[str] | None = None) -> SagaFilter:
-    return SagaFilter(QueryDict(query), definitions=_names() if names is None else names)
+def _filter(query: str, names: list[str] | None = None, user: Any = None) -> SagaFilter:
+    return SagaFilter(
+        QueryDict(query), definitions=_names() if names is None else names, user=user
+    )
 
 
 def problems(form: SagaFilter) -> str:
@@ -84,7 +86,7 @@ def saved_view_create(*, user: Any, name: str, query: str, shared: bool) -> Save
             f"{user.get_username()} may not share views: that needs the {SHARE_PERMISSION} "
             "permission, which the operators group has"
         )
-    form = _filter(query)
+    form = _filter(query, user=user)
     if not form.is_valid():
         raise InvalidInput(f"This filter cannot be saved: {problems(form)}", path="query")
     if SavedView.objects.filter(owner=user, name=name).exists():
@@ -112,12 +114,13 @@ def counted(user: Any) -> list[CountedView]:
     """Return the views `user` sees, each with its live count or why it cannot be counted."""
     views = list(visible(user).order_by("-shared", "name", "id"))
     names = _names() if views else []
-    return [count(view, names) for view in views]
+    return [count(view, names, user) for view in views]
 
 
-def count(view: SavedView, names: list[str] | None = None) -> CountedView:
-    """Return the view with how many sagas it selects now (at most COUNT_LIMIT, then "1000+")."""
-    form = _filter(view.query, names)
+def count(view: SavedView, names: list[str] | None = None, user: Any = None) -> CountedView:
+    """Return the view with how many sagas it selects now (at most COUNT_LIMIT, then "1000+");
+    "assigned to me" counts the sagas assigned to `user`."""
+    form = _filter(view.query, names, user)
     if not form.is_valid():
         return CountedView(view, None, False, problems(form))
     number = form.sagas().order_by()[: COUNT_LIMIT + 1].count()

@@ -108,6 +108,6 @@ def stuck_sagas(limit: int) -> list[SagaInstance]:
     """Return the stuck sagas that have waited longest (oldest last change first)."""
     return list(
         SagaInstance.objects.filter(status=SagaStatus.STUCK)
-        .select_related("definition")
+        .select_related("definition", "assignee")
         .order_by("updated_at", "id")[:limit]
     )

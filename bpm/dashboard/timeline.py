@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from bpm.dashboard import timeline_layout as layout
 from bpm.models import Direction, EventType, SagaEvent, SagaInstance, StepRun, StepStatus
 
 # The event that ends an attempt, and the outcome it gives the attempt's bar.
@@ -56,6 +57,12 @@ OPERATOR_EVENTS: dict[str, str] = {
     EventType.OPERATOR_SKIP: "skip",
     EventType.OPERATOR_COMPENSATE: "compensate",
     EventType.OPERATOR_ABORT: "abort",
+    EventType.OPERATOR_RERUN: "rerun",
+    EventType.SAGA_PAUSED: "pause",
+    EventType.SAGA_UNPAUSED: "resume",
+    EventType.SAGA_ASSIGNED: "assign",
+    EventType.SAGA_ACKNOWLEDGED: "acknowledge",
+    EventType.COMMENTED: "comment",
 }
 SAGA_EVENTS = (
     EventType.SAGA_STARTED,
@@ -74,7 +81,6 @@ TOP = 34
 LANE_HEIGHT = 26
 BAR_HEIGHT = 14
 AXIS_HEIGHT = 34
-MIN_BAR = 3
 MAX_TICKS = 8
 # Tick spacings to choose from, in seconds: the smallest that gives at most MAX_TICKS ticks.
 TICK_STEPS = (
@@ -93,6 +99,9 @@ class Attempt:
     actor: str = ""
     error: str = ""
     notes: list[str] = field(default_factory=list)
+    # The events that opened and closed it (the attempt drawer reads them).
+    started: SagaEvent | None = None
+    closed: SagaEvent | None = None
 
 
 @dataclass(frozen=True)
@@ -122,29 +131,49 @@ class History:
 
 
 def render_timeline(
-    saga: SagaInstance, runs: Sequence[StepRun], events: Sequence[SagaEvent], now: datetime
+    saga: SagaInstance,
+    runs: Sequence[StepRun],
+    events: Sequence[SagaEvent],
+    now: datetime,
+    *,
+    zoom: tuple[float, float] | None = None,
 ) -> SafeString:
     """Return the saga's timeline as an inline <svg>; running attempts extend to `now`.
 
-    `runs` need their `step` loaded; `events` are the saga's, in any order.
+    `runs` need their `step` loaded; `events` are the saga's, in any order. `zoom` is a range in
+    seconds from the saga's first moment: only that part is drawn. Attempts are numbered in start
+    order over the whole history (`#attempt-<n>`), so a number means the same attempt zoomed or not.
     """
     ordered = sorted(events, key=lambda event: (event.at, event.id or 0))
     history = read_history(runs, ordered, now)
-    start, end = _span(saga, history, ordered, now)
-    scale = _Scale(start, end)
-    height = TOP + (len(history.lanes) + 1) * LANE_HEIGHT + AXIS_HEIGHT
+    first, last = _span(saga, history, ordered, now)
+    scale = _Scale(first, last, history, zoom)
+    operator = list(_operator_labels(ordered, scale))
+    label_rows = max((row for _, _, _, row, _ in operator), default=1) + 1
+    top = max(TOP, 12 + label_rows * 14)
+    lanes = _lane_rows(history, scale, top)
+    plot_bottom = lanes.bottom
+    break_rows = scale.break_label_rows()
+    height = plot_bottom + AXIS_HEIGHT + break_rows * 14
     width = LABEL_WIDTH + PLOT_WIDTH + RIGHT
+    numbers = {id(attempt): index for index, attempt in enumerate(history.attempts, start=1)}
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="saga-timeline" role="img"'
-        f' width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="saga-timeline" role="group"'
+        f' aria-label="Timeline of {escape(saga.definition_name)} {saga.id}"'
+        f' width="100%" preserveAspectRatio="xMinYMin meet" data-width="{width}"'
+        f' height="{height}" viewBox="0 0 {width} {height}">',
         f"<title>Timeline of {escape(saga.definition_name)} {saga.id}</title>",
-        *_lanes(history.lanes, height),
-        *_axis(scale, height),
-        *_saga_marks(ordered, scale),
-        *(_backoff(gap, history.lanes, scale) for gap in history.backoffs),
-        *(_bar(attempt, history.lanes, scale) for attempt in history.attempts),
-        *(_mark(mark, history.lanes, scale) for mark in history.marks),
-        *_operator_markers(ordered, scale, height),
+        *_lanes(history.lanes, lanes),
+        *_axis(scale, plot_bottom, top),
+        *_saga_marks(ordered, scale, top),
+        *(_backoff(gap, lanes, scale) for gap in history.backoffs if _shown(scale, gap)),
+        *(
+            _bar(attempt, numbers[id(attempt)], lanes, scale)
+            for attempt in history.attempts
+            if scale.shows(attempt.start, attempt.end)
+        ),
+        *(_mark(mark, lanes, scale) for mark in history.marks if scale.shows(mark.at, mark.at)),
+        *_operator_markers(operator, plot_bottom),
         "</svg>",
     ]
     # Every text above went through escape().
@@ -191,10 +220,13 @@ def _read_run(run: StepRun, events: list[SagaEvent], now: datetime, history: His
             if failed_at is not None:
                 history.backoffs.append(_gap(lane, failed_at, event.at))
                 failed_at = None
-            current = Attempt(lane, event.attempt or 0, event.at, event.at, "running", event.actor)
+            current = Attempt(
+                lane, event.attempt or 0, event.at, event.at, "running", event.actor, started=event
+            )
             history.attempts.append(current)
         elif event.type in CLOSING and current is not None:
             current.end, current.outcome = event.at, CLOSING[event.type]
+            current.closed = event
             if event.type != EventType.STEP_SUCCEEDED:
                 current.error = _error_text(event)
             if event.type == EventType.ATTEMPT_FAILED:
@@ -238,49 +270,127 @@ def _span(
 
 
 class _Scale:
-    """Maps times to x coordinates on the plot."""
+    """Maps times to x coordinates on the plot, long idle gaps compressed (timeline_layout)."""
 
-    def __init__(self, start: datetime, end: datetime) -> None:
-        self.start = start
+    def __init__(
+        self, first: datetime, last: datetime, history: History, zoom: tuple[float, float] | None
+    ) -> None:
+        self.first = first
+        lo, hi = (0.0, (last - first).total_seconds()) if zoom is None else zoom
+        self.start = first + timedelta(seconds=max(lo, 0.0))
+        end = min(first + timedelta(seconds=hi), last) if zoom is not None else last
         # An instant saga still gets a plot one second wide.
-        self.seconds = max((end - start).total_seconds(), 0.001) if end > start else 1.0
+        self.seconds = max((end - self.start).total_seconds(), 0.001) if end > self.start else 1.0
+        self.end = self.start + timedelta(seconds=self.seconds)
+        active = [
+            (self._offset(attempt.start), self._offset(attempt.end)) for attempt in history.attempts
+        ]
+        self.axis = layout.Axis(layout.segments(active, self.seconds), PLOT_WIDTH)
+
+    def _offset(self, moment: datetime) -> float:
+        return (moment - self.start).total_seconds()
 
     def x(self, moment: datetime) -> float:
-        offset = (moment - self.start).total_seconds() / self.seconds
-        return round(LABEL_WIDTH + min(max(offset, 0.0), 1.0) * PLOT_WIDTH, 1)
+        return round(LABEL_WIDTH + self.axis.x(self._offset(moment)), 1)
+
+    def shows(self, start: datetime, end: datetime) -> bool:
+        return end >= self.start and start <= self.end
+
+    def plain_seconds(self) -> float:
+        return sum(s.seconds for s in self.axis.segments if not s.compressed) or self.seconds
+
+    def breaks(self) -> list[tuple[float, layout.Segment]]:
+        return [
+            (LABEL_WIDTH + left, segment)
+            for left, segment in zip(self.axis.lefts, self.axis.segments, strict=True)
+            if segment.compressed
+        ]
+
+    def break_labels(self) -> list[tuple[float, int, str]]:
+        breaks = self.breaks()
+        texts = [_break_text(segment) for _, segment in breaks]
+        anchors = [x - LABEL_WIDTH for x, _ in breaks]
+        return layout.place_labels(anchors, texts, PLOT_WIDTH + RIGHT)
+
+    def break_label_rows(self) -> int:
+        return max((row + 1 for _, row, _ in self.break_labels()), default=0)
+
+    def zoomed_from(self) -> float:
+        return (self.start - self.first).total_seconds()
 
 
-def _lane_y(lanes: list[tuple[str, str]], lane: tuple[str, str]) -> int:
-    # Lane 0 is the saga's own lane; step lanes follow.
-    return TOP + (lanes.index(lane) + 1) * LANE_HEIGHT
+def _break_text(segment: layout.Segment) -> str:
+    return f"{_duration(timedelta(seconds=segment.seconds))} idle"
 
 
-def _lanes(lanes: list[tuple[str, str]], height: int) -> Iterable[str]:
-    rows = [("saga", "saga", "")] + [
-        (f"{step}:{direction}", lane_label((step, direction)), direction.lower())
+@dataclass
+class _LaneRows:
+    """Where each lane sits and how tall it is: overlapping bars get rows of their own."""
+
+    tops: dict[tuple[str, str], int]
+    heights: dict[tuple[str, str], int]
+    bar_rows: dict[int, int]
+    bottom: int
+
+    def y(self, lane: tuple[str, str]) -> int:
+        return self.tops[lane]
+
+    def middle(self, lane: tuple[str, str]) -> int:
+        return self.tops[lane] + self.heights[lane] // 2
+
+
+SAGA_LANE = ("saga", "saga")
+ROW_STEP = BAR_HEIGHT + 3
+
+
+def _lane_rows(history: History, scale: _Scale, top: int) -> _LaneRows:
+    bar_rows: dict[int, int] = {}
+    heights = {SAGA_LANE: LANE_HEIGHT}
+    for lane in history.lanes:
+        mine = [a for a in history.attempts if a.lane == lane and scale.shows(a.start, a.end)]
+        spans = [
+            layout.bar(scale.x(a.start) - LABEL_WIDTH, scale.x(a.end) - LABEL_WIDTH, PLOT_WIDTH)
+            for a in mine
+        ]
+        rows = layout.stack(spans)
+        bar_rows.update({id(a): row for a, row in zip(mine, rows, strict=True)})
+        heights[lane] = LANE_HEIGHT + max(rows, default=0) * ROW_STEP
+    tops: dict[tuple[str, str], int] = {}
+    y = top
+    for lane in [SAGA_LANE, *history.lanes]:
+        tops[lane] = y
+        y += heights[lane]
+    return _LaneRows(tops, heights, bar_rows, y)
+
+
+def _lanes(lanes: list[tuple[str, str]], rows: _LaneRows) -> Iterable[str]:
+    keyed = [(SAGA_LANE, "saga", "saga", "")] + [
+        ((step, direction), f"{step}:{direction}", lane_label((step, direction)), direction.lower())
         for step, direction in lanes
     ]
-    for index, (key, label, direction) in enumerate(rows):
-        y = TOP + index * LANE_HEIGHT
+    for lane, key, label, direction in keyed:
+        y, height = rows.y(lane), rows.heights[lane]
         classes = "timeline-lane" + (f" lane-{direction}" if direction else " lane-saga")
+        shown = layout.fit(label, LABEL_WIDTH - 12)
         yield f'<g class="{classes}" data-lane="{escape(key)}">'
         yield (
             f'<rect class="timeline-lane-band" x="0" y="{y}" width="{LABEL_WIDTH + PLOT_WIDTH}"'
-            f' height="{LANE_HEIGHT}"/>'
+            f' height="{height}"/>'
         )
         yield (
             f'<text class="timeline-lane-label" x="{LABEL_WIDTH - 8}" y="{y + 17}"'
-            f' text-anchor="end">{escape(label)}</text>'
+            f' text-anchor="end">{escape(shown)}<title>{escape(label)}</title></text>'
         )
         yield "</g>"
 
 
-def _axis(scale: _Scale, height: int) -> Iterable[str]:
-    y = height - AXIS_HEIGHT
+def _axis(scale: _Scale, bottom: int, top: int) -> Iterable[str]:
+    y = bottom
+    plain = scale.plain_seconds()
     step = next(
-        (s for s in TICK_STEPS if scale.seconds / s <= MAX_TICKS),
+        (s for s in TICK_STEPS if plain / s <= MAX_TICKS),
         # Beyond the table: whole days.
-        math.ceil(scale.seconds / MAX_TICKS / 86400) * 86400,
+        math.ceil(plain / MAX_TICKS / 86400) * 86400,
     )
     yield f'<g class="timeline-axis" data-start="{scale.start.isoformat()}">'
     yield (
@@ -291,21 +401,66 @@ def _axis(scale: _Scale, height: int) -> Iterable[str]:
         f'<text class="timeline-axis-start" x="{LABEL_WIDTH - 8}" y="{y + 16}" text-anchor="end">'
         f"{escape(_clock(scale.start))}</text>"
     )
-    count = int(scale.seconds / step + 1e-9)
-    for index in range(count + 1):
-        offset = index * step
-        x = round(LABEL_WIDTH + offset / scale.seconds * PLOT_WIDTH, 1)
+    for x, label in _ticks(scale, step):
         yield (
-            f'<line class="timeline-grid" x1="{x}" y1="{TOP}" x2="{x}" y2="{y + 4}"/>'
+            f'<line class="timeline-grid" x1="{x}" y1="{top}" x2="{x}" y2="{y + 4}"/>'
             f'<text class="timeline-tick" x="{x}" y="{y + 16}" text-anchor="middle">'
-            f"{escape(_offset(offset))}</text>"
+            f"{escape(label)}</text>"
+        )
+    labels = scale.break_labels()
+    for (x, segment), (left, row, _) in zip(scale.breaks(), labels, strict=True):
+        width = scale.axis.break_width
+        text = _break_text(segment)
+        yield (
+            f'<g class="timeline-break" data-seconds="{segment.seconds:.3f}">'
+            f"<title>{escape(f'{text}: compressed')}</title>"
+            f'<rect class="timeline-break-band" x="{x:.1f}" y="{top}" width="{width:.1f}"'
+            f' height="{y - top}"/>'
+            f'<path class="timeline-break-zigzag" d="{_zigzag(x + width / 2, top, y)}"/>'
+            f'<text class="timeline-break-label" x="{LABEL_WIDTH + left:.1f}"'
+            f' y="{y + 30 + row * 14}">{escape(text)}</text></g>'
         )
     yield "</g>"
 
 
-def _bar(attempt: Attempt, lanes: list[tuple[str, str]], scale: _Scale) -> str:
-    x1, x2 = scale.x(attempt.start), scale.x(attempt.end)
-    y = _lane_y(lanes, attempt.lane) + (LANE_HEIGHT - BAR_HEIGHT) // 2
+def _zigzag(x: float, top: int, bottom: int) -> str:
+    points = [f"M{x:.1f},{top}"]
+    for index, y in enumerate(range(top + 6, bottom, 6)):
+        points.append(f"L{x + (3 if index % 2 == 0 else -3):.1f},{y}")
+    points.append(f"L{x:.1f},{bottom}")
+    return " ".join(points)
+
+
+def _ticks(scale: _Scale, step: float) -> list[tuple[float, str]]:
+    """Return (x, label) of the ticks on the uncompressed parts, none colliding with another."""
+    ticks: list[tuple[float, str]] = []
+    offset = scale.zoomed_from()
+    for segment in scale.axis.segments:
+        if segment.compressed:
+            continue
+        first = math.ceil((segment.start + offset) / step - 1e-9)
+        index = first
+        while index * step - offset <= segment.end + 1e-9:
+            at = index * step - offset
+            x = round(LABEL_WIDTH + scale.axis.x(at), 1)
+            label = _offset(index * step)
+            if (
+                not ticks
+                or x - ticks[-1][0]
+                >= (layout.label_width(ticks[-1][1]) + layout.label_width(label)) / 2
+                + layout.LABEL_GAP
+            ):
+                ticks.append((x, label))
+            index += 1
+    return ticks
+
+
+def _bar(attempt: Attempt, number: int, lanes: _LaneRows, scale: _Scale) -> str:
+    x, width = layout.bar(
+        scale.x(attempt.start) - LABEL_WIDTH, scale.x(attempt.end) - LABEL_WIDTH, PLOT_WIDTH
+    )
+    row = lanes.bar_rows.get(id(attempt), 0)
+    y = lanes.y(attempt.lane) + (LANE_HEIGHT - BAR_HEIGHT) // 2 + row * ROW_STEP
     step, direction = attempt.lane
     tooltip = [
         f"{lane_label(attempt.lane)} attempt {attempt.attempt}",
@@ -319,16 +474,23 @@ def _bar(attempt: Attempt, lanes: list[tuple[str, str]], scale: _Scale) -> str:
     if attempt.error:
         tooltip.append(f"error: {attempt.error}")
     tooltip.extend(attempt.notes)
+    label = (
+        f"{lane_label(attempt.lane)} attempt {attempt.attempt}:"
+        f" {OUTCOME_LABELS[attempt.outcome]}, {_duration(attempt.end - attempt.start)}"
+        " — open details"
+    )
     return (
         f'<rect class="timeline-bar outcome-{attempt.outcome}" data-lane="{escape(step)}:'
         f'{direction}" data-attempt="{attempt.attempt}" data-outcome="{attempt.outcome}"'
-        f' x="{x1}" y="{y}" width="{max(x2 - x1, MIN_BAR):.1f}" height="{BAR_HEIGHT}" rx="2">'
+        f' data-index="{number}" id="attempt-bar-{number}" tabindex="0" role="button"'
+        f' aria-label="{escape(label)}" aria-haspopup="dialog"'
+        f' x="{LABEL_WIDTH + x:.1f}" y="{y}" width="{width:.1f}" height="{BAR_HEIGHT}" rx="2">'
         f"<title>{escape(chr(10).join(tooltip))}</title></rect>"
     )
 
 
-def _backoff(gap: Backoff, lanes: list[tuple[str, str]], scale: _Scale) -> str:
-    y = _lane_y(lanes, gap.lane) + LANE_HEIGHT // 2
+def _backoff(gap: Backoff, lanes: _LaneRows, scale: _Scale) -> str:
+    y = lanes.y(gap.lane) + LANE_HEIGHT // 2
     step, direction = gap.lane
     text = f"backoff {_duration(gap.end - gap.start)}"
     if gap.retry_at:
@@ -340,8 +502,8 @@ def _backoff(gap: Backoff, lanes: list[tuple[str, str]], scale: _Scale) -> str:
     )
 
 
-def _mark(mark: Mark, lanes: list[tuple[str, str]], scale: _Scale) -> str:
-    x, y = scale.x(mark.at), _lane_y(lanes, mark.lane) + LANE_HEIGHT // 2
+def _mark(mark: Mark, lanes: _LaneRows, scale: _Scale) -> str:
+    x, y = scale.x(mark.at), lanes.y(mark.lane) + LANE_HEIGHT // 2
     step, direction = mark.lane
     half = BAR_HEIGHT // 2
     points = f"{x},{y - half} {x + half},{y} {x},{y + half} {x - half},{y}"
@@ -351,10 +513,10 @@ def _mark(mark: Mark, lanes: list[tuple[str, str]], scale: _Scale) -> str:
     )
 
 
-def _saga_marks(events: Sequence[SagaEvent], scale: _Scale) -> Iterable[str]:
-    y = TOP + LANE_HEIGHT // 2
+def _saga_marks(events: Sequence[SagaEvent], scale: _Scale, top: int) -> Iterable[str]:
+    y = top + LANE_HEIGHT // 2
     for event in events:
-        if event.type in SAGA_EVENTS:
+        if event.type in SAGA_EVENTS and scale.shows(event.at, event.at):
             text = f"{event.get_type_display()} at {_clock(event.at)} by {event.actor}"
             if event.message:
                 text += f": {event.message}"
@@ -365,26 +527,45 @@ def _saga_marks(events: Sequence[SagaEvent], scale: _Scale) -> Iterable[str]:
             )
 
 
-def _operator_markers(events: Sequence[SagaEvent], scale: _Scale, height: int) -> Iterable[str]:
-    operator = [event for event in events if event.type in OPERATOR_EVENTS]
-    for index, event in enumerate(operator):
-        x = scale.x(event.at)
+def _operator_labels(
+    events: Sequence[SagaEvent], scale: _Scale
+) -> Iterable[tuple[SagaEvent, float, float, int, str]]:
+    """Yield (event, line x, label x, label row, anchor) for each operator event in range.
+
+    Labels go on as many rows as it takes for none to overlap another.
+    """
+    shown = [e for e in events if e.type in OPERATOR_EVENTS and scale.shows(e.at, e.at)]
+    xs = [scale.x(event.at) for event in shown]
+    texts = [_operator_text(event) for event in shown]
+    placed = layout.place_labels([x - LABEL_WIDTH for x in xs], texts, PLOT_WIDTH + RIGHT)
+    for event, x, (left, row, side) in zip(shown, xs, placed, strict=True):
+        yield event, x, LABEL_WIDTH + left, row, side
+
+
+def _operator_text(event: SagaEvent) -> str:
+    text = f"{OPERATOR_EVENTS[event.type]} by {_user(event.actor)}"
+    return text
+
+
+def _operator_markers(
+    placed: list[tuple[SagaEvent, float, float, int, str]], bottom: int
+) -> Iterable[str]:
+    for event, x, left, row, _ in placed:
         user = _user(event.actor)
         action = OPERATOR_EVENTS[event.type]
-        text = f"{action} by {user} at {_clock(event.at)}\nreason: {event.message}"
-        # Alternate label rows so two actions close together stay readable; near the right
-        # edge the label goes left of its line so it is not cut off.
-        label_y = 12 + (index % 2) * 14
-        right = x > LABEL_WIDTH + PLOT_WIDTH * 0.75
-        label_x, anchor = (x - 3, "end") if right else (x + 3, "start")
+        text = f"{action} by {user} at {_clock(event.at)}"
+        if event.message:
+            text += "\n" if event.type == EventType.COMMENTED else "\nreason: "
+            text += event.message
+        label_y = 12 + row * 14
         yield (
             f'<g class="timeline-operator" data-type="{event.type}" data-user="{escape(user)}">'
             f"<title>{escape(text)}</title>"
             f'<line class="timeline-operator-line" x1="{x}" y1="{label_y + 3}" x2="{x}"'
-            f' y2="{height - AXIS_HEIGHT}"/>'
-            f'<text class="timeline-operator-label" x="{label_x}" y="{label_y}"'
-            f' text-anchor="{anchor}">'
-            f"{escape(f'{action} by {user}')}</text></g>"
+            f' y2="{bottom}"/>'
+            f'<text class="timeline-operator-label" x="{left:.1f}" y="{label_y}"'
+            f' text-anchor="start">'
+            f"{escape(_operator_text(event))}</text></g>"
         )
 
 
@@ -422,3 +603,7 @@ def _offset(seconds: float) -> str:
         return f"+{minutes}m{rest:02d}s" if rest else f"+{minutes}m"
     hours, rest = divmod(int(seconds), 3600)
     return f"+{hours}h{rest // 60:02d}m" if rest else f"+{hours}h"
+
+
+def _shown(scale: _Scale, gap: Backoff) -> bool:
+    return scale.shows(gap.start, gap.end)

@@ -3,11 +3,13 @@
 from django.urls import path
 
 from bpm.dashboard.alerts_page import alert_delete, alert_detail, alert_list, alert_rotate
+from bpm.dashboard.attempts import attempt_page
 from bpm.dashboard.batch_pages import batch_cancel, batch_list, batch_new, batch_page
 from bpm.dashboard.definitions_page import definition_detail, definition_list
 from bpm.dashboard.overview import overview
 from bpm.dashboard.saga_actions import saga_action
 from bpm.dashboard.saga_list import saga_list
+from bpm.dashboard.saga_ownership import saga_ownership
 from bpm.dashboard.saga_page import saga_page
 from bpm.dashboard.task_inbox import task_list, task_page
 from bpm.dashboard.views_page import saved_view_delete, saved_view_list
@@ -18,6 +20,12 @@ urlpatterns: list = [
     path("", overview, name="overview"),
     path("sagas/", saga_list, name="sagas"),
     path("sagas/<uuid:saga_id>/", saga_page, name="saga"),
+    path("sagas/<uuid:saga_id>/attempts/<int:number>/", attempt_page, name="saga_attempt"),
+    path(
+        "sagas/<uuid:saga_id>/ownership/<slug:change>/",
+        saga_ownership,
+        name="saga_ownership",
+    ),
     path("sagas/<uuid:saga_id>/<slug:action>/", saga_action, name="saga_action"),
     path("batches/", batch_list, name="batches"),
     path("batches/new/", batch_new, name="batch_new"),

@@ -46,7 +46,7 @@ def offered(client: Client) -> list[str]:
 
 
 def test_an_operator_is_offered_retry_compensate_and_abort(operator, stuck_after_pivot):
-    assert offered(operator) == ["retry", "compensate", "abort", "skip", "edit"]
+    assert offered(operator) == ["retry", "compensate", "abort", "skip", "edit", "pause", "resume"]
 
 
 def test_a_viewer_is_offered_no_action(viewer, stuck_after_pivot):
@@ -58,7 +58,8 @@ def test_each_action_is_offered_only_with_its_permission(stuck_after_pivot):
     user.user_permissions.add(Permission.objects.get(codename="retry_saga"))
     client = Client()
     client.force_login(user)
-    assert offered(client) == ["retry", "edit"]
+    # Pausing and resuming need the retry permission too.
+    assert offered(client) == ["retry", "edit", "pause", "resume"]
 
 
 def test_choosing_retry_shows_each_sagas_plan_and_asks_for_a_reason(operator, stuck_after_pivot):

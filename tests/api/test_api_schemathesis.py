@@ -117,6 +117,24 @@ def api_schema(wsgi_app, token, known, unthrottled):
                         }
                     },
                 },
+                *(
+                    {
+                        # Which operators, steps and texts are accepted depends on the rows
+                        # (an assignee must be an operator, a step must be the definition's) or
+                        # on rules no JSON Schema states (no control characters): a 400 then.
+                        "include-name": name,
+                        "checks": {
+                            "positive_data_acceptance": {
+                                "expected-statuses": ["2xx", "400", "401", "403", "404", "409"]
+                            }
+                        },
+                    }
+                    for name in (
+                        "POST /api/v1/sagas/{saga_id}/assign/",
+                        "POST /api/v1/sagas/{saga_id}/rerun/",
+                        "POST /api/v1/sagas/{saga_id}/comments/",
+                    )
+                ),
             ],
         }
     )

@@ -209,7 +209,13 @@ def test_two_operators_retrying_at_once_one_wins_and_the_other_gets_a_conflict(
 def test_the_actions_allowed_are_those_whose_checks_pass(the_world, drained, pivot_saga):
     saga = stuck_after_pivot(the_world, drained)
     runs = engine.latest_runs(saga)
-    assert services.saga_actions_allowed(saga, runs) == ["retry", "skip", "abort"]
+    assert services.saga_actions_allowed(saga, runs) == [
+        "retry",
+        "skip",
+        "abort",
+        "rerun",
+        "pause",
+    ]
     services.saga_abort(saga_id=saga.id, reason="done by hand", actor=ALICE)
     saga = fresh(saga)
     assert services.saga_actions_allowed(saga, engine.latest_runs(saga)) == []

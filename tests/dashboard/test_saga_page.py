@@ -19,11 +19,12 @@ from saga_page_kit import (
 )
 from testkit import declare, fresh
 
-from bpm import services
+from bpm import engine, services
+from bpm.dashboard.saga_actions import SERVICES
 from bpm.dashboard.saga_page import ACTIONS
 from bpm.declarations import RetryPolicy
 from bpm.declarations import StepDeclaration as Step
-from bpm.errors import Conflict
+from bpm.errors import Conflict, InvalidInput
 from bpm.models import SagaStatus
 from payments.services import customer_create
 
@@ -88,14 +89,14 @@ def test_the_input_and_every_text_are_escaped(stuck, viewer):
 def test_an_operator_sees_only_the_actions_the_state_allows(stuck, operator):
     html = operator.get(saga_url(stuck)).content.decode()
     # The pivot has committed, so compensating is not offered.
-    assert buttons(html) == ["retry", "edit", "skip", "abort"]
+    assert buttons(html) == ["retry", "edit", "skip", "abort", "rerun", "pause"]
     assert 'id="saga-action-panel"' in html
 
 
 def test_a_saga_stuck_before_its_pivot_may_also_be_compensated(the_world, settings, operator):
     saga = stalled_before_pivot(settings)
     html = operator.get(saga_url(saga)).content.decode()
-    assert buttons(html) == ["retry", "edit", "skip", "compensate", "abort"]
+    assert buttons(html) == ["retry", "edit", "skip", "compensate", "abort", "rerun", "pause"]
 
 
 def test_the_buttons_offered_are_exactly_what_the_services_accept(the_world, drained, settings):
@@ -110,22 +111,25 @@ def test_the_buttons_offered_are_exactly_what_the_services_accept(the_world, dra
     for saga in sagas:
         offered = buttons(client.get(saga_url(saga)).content.decode())
         accepted = []
-        for name, action in ACTIONS.items():
-            service = getattr(services, f"saga_{action.permission}")
+        for name in ACTIONS:
+            arguments = {}
+            if name == "rerun":
+                steps = services.rerun_steps(saga, engine.latest_runs(saga))
+                arguments["step"] = steps[-1] if steps else "no-such-step"
             try:
-                service(saga_id=saga.id, reason="look", user=user, preview=True)
+                SERVICES[name](saga_id=saga.id, reason="look", user=user, preview=True, **arguments)
                 accepted.append(name)
-            except Conflict:
+            except (Conflict, InvalidInput):
                 pass
         assert offered == accepted, saga.stuck_reason
 
 
-def test_a_settled_saga_offers_nothing_and_does_not_poll(the_world, drained, operator):
+def test_a_settled_saga_offers_only_a_rerun_and_does_not_poll(the_world, drained, operator):
     saga = services.saga_start(definition=declare_one().name, input={}, actor="test")
     drained()
     html = operator.get(saga_url(saga)).content.decode()
     assert fresh(saga).status == SagaStatus.COMPLETED
-    assert buttons(html) == [] and "hx-trigger" not in html
+    assert buttons(html) == ["rerun"] and "hx-trigger" not in html
 
 
 def declare_one():

@@ -262,3 +262,67 @@ def test_a_saga_with_no_runs_yet_draws_only_the_saga_lane():
     root = story.render(now=0)
     assert list(lane_labels(root)) == ["saga"]
     assert bars(root) == []
+
+
+def millisecond_steps_around_a_long_backoff() -> Story:
+    story = Story()
+    story.event(0, EventType.SAGA_STARTED, actor="test")
+    pay = story.run("take_payment")
+    fault = {"type": "ConnectionError", "retry_at": "later"}
+    story.attempt(pay, 1, 0.001, 0.004, EventType.ATTEMPT_FAILED, message="down", data=fault)
+    story.attempt(pay, 2, 300.0, 300.003)
+    story.event(300.003, EventType.SAGA_COMPLETED)
+    return story
+
+
+def test_an_idle_gap_longer_than_the_work_is_a_break_labelled_with_its_length():
+    root = millisecond_steps_around_a_long_backoff().render()
+    (gap,) = elements(root, "g", "timeline-break")
+    assert float(gap.get("data-seconds")) == pytest.approx(299.996, abs=0.01)
+    (label,) = elements(gap, "text", "timeline-break-label")
+    assert label.text == "4 min 59 s idle"
+    first, second = bars(root)
+    # Both 3 ms attempts are wide enough to see and click, and far apart from the break.
+    assert float(first.get("width")) > 100 and float(second.get("width")) > 100
+
+
+def test_the_svg_takes_the_page_width_and_every_bar_is_a_focusable_button():
+    root = a_retried_payment().render()
+    assert root.get("width") == "100%"
+    assert root.get("viewBox").startswith("0 0 ")
+    for number, bar in enumerate(bars(root), start=1):
+        assert bar.get("tabindex") == "0"
+        assert bar.get("role") == "button"
+        assert bar.get("data-index") == str(number)
+        assert "open details" in bar.get("aria-label")
+
+
+def test_zooming_draws_only_the_range_and_keeps_the_attempt_numbers():
+    story = a_retried_payment()
+    root = ET.fromstring(render_timeline(story.saga, story.runs, story.events, at(50), zoom=(5, 8)))
+    shown = bars(root)
+    assert [bar.get("data-index") for bar in shown] == ["3"]
+    ticks = [tick.text for tick in elements(root, "text", "timeline-tick")]
+    assert ticks[0] == "+5s"
+
+
+def test_operator_labels_close_together_never_share_a_row_where_they_would_overlap():
+    story = a_retried_payment()
+    for index in range(6):
+        story.event(8 + index * 0.01, EventType.OPERATOR_RETRY, actor=f"user:operator{index}")
+    labels = elements(story.render(), "text", "timeline-operator-label")
+    rows = {(float(label.get("x")), label.get("y")) for label in labels}
+    assert len({y for _, y in rows}) == 6
+
+
+def test_a_long_step_name_is_cut_with_its_full_name_on_hover():
+    story = Story()
+    long_name = "a_step_with_a_very_long_name_that_would_not_fit_the_label_column"
+    story.steps["create_order"].name = long_name
+    create = story.run("create_order")
+    story.attempt(create, 1, 1, 2)
+    root = story.render()
+    (lane,) = [e for e in elements(root, "g", "timeline-lane") if long_name in e.get("data-lane")]
+    text = lane.find(f"{SVG}text")
+    assert text.text.endswith("…") and len(text.text) < len(long_name)
+    assert title(text) == f"{long_name} →"

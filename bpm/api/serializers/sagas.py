@@ -28,6 +28,7 @@ from bpm.api.serializers.base import RequestSerializer
 from bpm.models import (
     Direction,
     FailureKind,
+    PauseScope,
     SagaInstance,
     SagaStatus,
     StepDefinition,
@@ -109,6 +110,11 @@ class SagaDetailSerializer(SagaSerializer):
         allow_null=True, help_text="what made it compensate: step, code, message"
     )
     deadline = serializers.DateTimeField(allow_null=True)
+    paused = serializers.ChoiceField(
+        choices=PauseScope.choices,
+        allow_blank=True,
+        help_text='"" unless paused: SAGA (by itself) or DEFINITION (with its version)',
+    )
     steps = serializers.SerializerMethodField(help_text="in order, from the saga's step runs")
 
     @extend_schema_field(StepStateSerializer(many=True))
@@ -221,6 +227,45 @@ class SkipSerializer(ActionSerializer):
     """A skip of the failed step, with the output to record for it."""
 
     output = JSONObjectField(required=False, help_text="recorded as the failed step's output")
+
+
+class RerunSerializer(RetrySerializer):
+    """A rerun from a step, optionally with a new input or context."""
+
+    step = StrictCharField(max_length=100, help_text="the step to run again, with every later one")
+
+
+class DefinitionPauseSerializer(ActionSerializer):
+    """A pause or resume of a definition version."""
+
+    version = serializers.IntegerField(min_value=1, help_text="the version to pause or resume")
+
+
+class DefinitionPauseResultSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.IntegerField()
+    paused = serializers.BooleanField(help_text="whether the version is paused now")
+    sagas = serializers.IntegerField(help_text="unfinished sagas it holds or let go")
+    applied = serializers.BooleanField(help_text="false for a preview")
+
+
+class AssignSerializer(RequestSerializer):
+    """Who takes the saga on: an operator's username, or null to unassign."""
+
+    assignee = StrictCharField(
+        max_length=150, allow_null=True, help_text="an operator's username; null unassigns"
+    )
+    reason = StrictCharField(max_length=REASON_LENGTH, required=False, default="")
+
+
+class CommentSerializer(RequestSerializer):
+    text = StrictCharField(max_length=2000, help_text="plain text, shown escaped")
+
+
+class OwnershipSerializer(serializers.Serializer):
+    saga = serializers.UUIDField()
+    assignee = serializers.CharField(allow_null=True)
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
 
 
 class PlannedStepSerializer(serializers.Serializer):

@@ -19,8 +19,14 @@ from bpm.api.permissions import READ_SAGAS
 from bpm.api.schema import errors as error_responses
 from bpm.api.serializers.sagas import (
     ActionSerializer,
+    AssignSerializer,
+    CommentSerializer,
+    DefinitionPauseResultSerializer,
+    DefinitionPauseSerializer,
     EventSerializer,
+    OwnershipSerializer,
     PreviewSerializer,
+    RerunSerializer,
     RetrySerializer,
     SagaDetailSerializer,
     SagaFilterSerializer,
@@ -174,3 +180,122 @@ class SagaCompensate(SagaAction):
 class SagaAbort(SagaAction):
     required_permissions = {"POST": ["bpm.abort_saga"]}
     perform = staticmethod(services.saga_abort)
+
+
+@action_schema(
+    "retry", RerunSerializer, "Rerun a STUCK or COMPLETED saga from a step (and every later one)"
+)
+class SagaRerun(SagaAction):
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+    serializer = RerunSerializer
+    perform = staticmethod(services.saga_rerun)
+
+
+@action_schema("retry", ActionSerializer, "Pause a saga: no new step starts until resumed")
+class SagaPause(SagaAction):
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+    perform = staticmethod(services.saga_pause)
+
+
+@action_schema("retry", ActionSerializer, "Resume a paused saga")
+class SagaResume(SagaAction):
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+    perform = staticmethod(services.saga_resume)
+
+
+class DefinitionPauseAction(ApiView):
+    """Pause or resume every unfinished saga of a definition version (and those started later)."""
+
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+    perform: Callable[..., services.DefinitionPauseResult]
+
+    @extend_schema(
+        tags=["definitions"],
+        request=DefinitionPauseSerializer,
+        responses={200: DefinitionPauseResultSerializer, **error_responses(400, 404, 409, 415)},
+        description="Needs the bpm.retry_saga permission (operators). With `preview: true` it"
+        " answers how many sagas it would hold or let go, and changes nothing.",
+    )
+    def post(self, request: Request, name: str) -> Response:
+        data = validated(DefinitionPauseSerializer, request.data)
+        result = type(self).perform(name=name, user=request.user, **data)
+        body = {
+            "name": result.definition.name,
+            "version": result.definition.version,
+            "paused": result.definition.paused_at is not None,
+            "sagas": result.sagas,
+            "applied": result.applied,
+        }
+        return Response(DefinitionPauseResultSerializer(body).data)
+
+
+class DefinitionPause(DefinitionPauseAction):
+    perform = staticmethod(services.definition_pause)
+
+
+class DefinitionResume(DefinitionPauseAction):
+    perform = staticmethod(services.definition_resume)
+
+
+def ownership_data(saga: Any) -> dict[str, Any]:
+    assignee = saga.assignee.get_username() if saga.assignee_id else None
+    body = {"saga": saga.id, "assignee": assignee, "acknowledged_at": saga.acknowledged_at}
+    return OwnershipSerializer(body).data
+
+
+OWNERSHIP_RESPONSES = {200: OwnershipSerializer, **error_responses(400, 404, 409, 415)}
+
+
+class SagaAssign(ApiView):
+    """Give a saga to an operator, or take it back (operators)."""
+
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+
+    @extend_schema(
+        tags=["sagas"],
+        summary="Assign a saga to an operator (null unassigns)",
+        request=AssignSerializer,
+        responses=OWNERSHIP_RESPONSES,
+        parameters=[SAGA_ID],
+    )
+    def post(self, request: Request, saga_id: str) -> Response:
+        data = validated(AssignSerializer, request.data)
+        saga = services.saga_assign(saga_id=queries.saga_uuid(saga_id), user=request.user, **data)
+        return Response(ownership_data(saga))
+
+
+class SagaAcknowledge(ApiView):
+    """Record that an operator has seen a stuck saga."""
+
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+
+    @extend_schema(
+        tags=["sagas"],
+        summary="Acknowledge a stuck saga",
+        request=None,
+        responses=OWNERSHIP_RESPONSES,
+        parameters=[SAGA_ID],
+    )
+    def post(self, request: Request, saga_id: str) -> Response:
+        saga = services.saga_acknowledge(saga_id=queries.saga_uuid(saga_id), user=request.user)
+        return Response(ownership_data(saga))
+
+
+class SagaComments(ApiView):
+    """Comment on a saga; comments are COMMENTED events of its timeline (GET …/events/)."""
+
+    required_permissions = {"POST": ["bpm.retry_saga"]}
+
+    @extend_schema(
+        tags=["sagas"],
+        summary="Comment on a saga",
+        request=CommentSerializer,
+        responses={201: OwnershipSerializer, **error_responses(400, 404, 415)},
+        parameters=[SAGA_ID],
+    )
+    def post(self, request: Request, saga_id: str) -> Response:
+        data = validated(CommentSerializer, request.data)
+        saga = services.saga_comment(
+            saga_id=queries.saga_uuid(saga_id), text=data["text"], user=request.user
+        )
+        return Response(ownership_data(saga), status=status.HTTP_201_CREATED)
