@@ -942,3 +942,28 @@ def abort(saga: SagaInstance, runs: Mapping[RunKey, StepRun], *, actor: str, rea
         if run.status == StepStatus.PENDING:
             run.cancel(actor=actor, reason=reason)
             run.save()
+
+
+# --- moving a saga to another version of its definition ---------------------------------------
+
+
+def move(saga: SagaInstance, runs: LatestRuns, target: SagaDefinition, *, actor: str) -> None:
+    """Pin the saga to `target` and point every run of it at `target`'s step of the same name.
+
+    The caller (services.saga_move) has checked under the saga's lock that the runs map onto
+    `target` (bpm/versions.py) and logged the audit event. A PENDING run gets a new fence token
+    and a doorbell on its new step's queue, so the doorbell rung for the old version is refused.
+    """
+    assert connection.in_atomic_block, "a saga moves under its row lock"
+    new_steps = {step.name: step for step in definitions.steps_of(target.pk)}
+    old_steps = {step.id: step for step in definitions.steps_of(saga.definition_id)}
+    for old_id, old in old_steps.items():
+        if old.name in new_steps:
+            StepRun.objects.filter(saga=saga, step_id=old_id).update(step_id=new_steps[old.name].pk)
+    saga.definition = target
+    for run in runs.values():
+        run.step = new_steps[run.step.name]
+        if run.status == StepStatus.PENDING:
+            run.redrive(actor=actor, message=f"moved to {target}")
+            _update_row(run, ["token"])
+            dispatch.ring(run, timeout=run.step.timeout, queue=run.step.queue)

@@ -86,6 +86,7 @@ class EventType(models.TextChoices):
     OPERATOR_SKIP = "OPERATOR_SKIP", "operator skip"
     OPERATOR_COMPENSATE = "OPERATOR_COMPENSATE", "operator compensate"
     OPERATOR_ABORT = "OPERATOR_ABORT", "operator abort"
+    SAGA_MOVED = "SAGA_MOVED", "moved to another version"
 
 
 class DefinitionStatus(models.TextChoices):
@@ -116,6 +117,7 @@ class BatchAction(models.TextChoices):
     SKIP = "skip", "skip"
     COMPENSATE = "compensate", "compensate"
     ABORT = "abort", "abort"
+    MIGRATE = "migrate", "move to another version"
 
 
 class BatchItemStatus(models.TextChoices):
