@@ -315,13 +315,12 @@ def saga_move(
             _version_shape(target, target_steps),
         )
         if why:
-            raise Conflict(f"cannot move saga {saga.id} to {target}: {why}")
+            raise Conflict(f"cannot move to {target}: {why}")
         try:
             validate_input(target, saga.input)
         except InvalidInput as exc:
             raise Conflict(
-                f"cannot move saga {saga.id} to {target}: its input does not fit that"
-                f" version's schema ({exc})"
+                f"cannot move to {target}: its input does not fit that version's schema ({exc})"
             ) from None
         result = MoveResult(
             MIGRATE,
