@@ -957,9 +957,17 @@ def move(saga: SagaInstance, runs: LatestRuns, target: SagaDefinition, *, actor:
     assert connection.in_atomic_block, "a saga moves under its row lock"
     new_steps = {step.name: step for step in definitions.steps_of(target.pk)}
     old_steps = {step.id: step for step in definitions.steps_of(saga.definition_id)}
-    for old_id, old in old_steps.items():
-        if old.name in new_steps:
-            StepRun.objects.filter(saga=saga, step_id=old_id).update(step_id=new_steps[old.name].pk)
+    remap = [
+        models.When(step_id=old_id, then=models.Value(new_steps[old.name].pk))
+        for old_id, old in old_steps.items()
+        if old.name in new_steps
+    ]
+    if remap:  # one statement, whatever the number of runs and steps
+        StepRun.objects.filter(saga=saga).update(
+            step_id=models.Case(
+                *remap, default=models.F("step_id"), output_field=models.BigIntegerField()
+            )
+        )
     saga.definition = target
     for run in runs.values():
         run.step = new_steps[run.step.name]
