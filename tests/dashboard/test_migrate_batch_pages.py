@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from factories import UserFactory
 from testkit import FAST, declare, work
@@ -84,3 +86,19 @@ def test_viewers_and_clients_may_not_migrate(client, stuck):
     client.logout()
     assert client.post(NEW, choices(start="Start", reason="x")).status_code == 302
     assert not Batch.objects.exists()
+
+
+def test_a_published_version_links_operators_to_moving_other_versions_sagas(client, stuck):
+    page = login(client, "operators").get("/admin/dashboard/definitions/parcel/?version=2")
+    html = page.content.decode()
+    assert "Move sagas to v2" in html
+    link = (
+        f"{NEW}?definition=parcel&amp;version=1&amp;status=STUCK&amp;action=migrate"
+        "&amp;target_version=2"
+    )
+    assert f'<a href="{link}">Move the 3 STUCK sagas of v1…</a>' in html
+    form = client.get(link.replace("&amp;", "&")).content.decode()
+    assert 'name="target_version" value="2"' in form
+    assert re.search(r'<input type="radio" name="action" value="migrate"[^>]* checked', form)
+    viewer_page = login(client, "viewers").get("/admin/dashboard/definitions/parcel/?version=2")
+    assert "Move sagas to v2" not in viewer_page.content.decode()
