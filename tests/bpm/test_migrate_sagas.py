@@ -273,3 +273,37 @@ def test_a_saga_of_another_definition_is_refused(the_world):
     other = declare("returns", Step("book", "test.remote", kind=COMPENSATABLE, retry=FAST))
     with pytest.raises(Conflict, match="is a version of another definition"):
         services.saga_move(saga_id=saga.pk, target=other, reason="x", actor="ops")
+
+
+def test_a_saga_moved_once_is_refused_a_second_time_and_the_first_move_stands(the_world):
+    (saga,) = stuck_on_ship(the_world, 1)
+    v2 = version_2()
+    services.saga_move(saga_id=saga.pk, target=v2, reason="first", actor="ops")
+    with pytest.raises(Conflict, match="it already runs shipping v2"):
+        services.saga_move(saga_id=saga.pk, target=v2, reason="second", actor="ops")
+    assert fresh(saga).events.filter(type=EventType.SAGA_MOVED).count() == 1
+
+
+def test_a_saga_stuck_compensating_moves_and_compensates_on_the_new_version(the_world):
+    declare(
+        "undo",
+        Step("a", "test.remote", "test.remote", retry=FAST),
+        Step("b", "test.remote", "test.remote", retry=FAST),
+    )
+    the_world.will("b", "refuse:NO")
+    the_world.will("a", "fault", "fault", "fault", direction="COMPENSATION")
+    saga = services.saga_start(definition="undo", input={}, actor="test")
+    drain()
+    assert (fresh(saga).status, fresh(saga).stuck_direction) == (SagaStatus.STUCK, "COMPENSATION")
+    v2 = declare(
+        "undo",
+        Step("a", "test.remote", "test.remote", retry=FAST),
+        Step("b", "test.remote", "test.remote", retry=FAST),
+        Step("c", "test.remote", "test.remote", retry=FAST),
+    )
+    result = services.saga_move(saga_id=saga.pk, target=v2, reason="v2", actor="ops")
+    assert result.describe() == ["move from v1 to v2", "compensate a"]
+    services.saga_retry(saga_id=saga.pk, reason="compensate again", actor="ops")
+    drain()
+    assert fresh(saga).status == SagaStatus.COMPENSATED
+    assert fresh(saga).definition_id == v2.pk
