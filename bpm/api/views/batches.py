@@ -39,7 +39,7 @@ class BatchList(ApiView):
     @extend_schema(
         tags=["batches"],
         summary="Batch repairs, newest first",
-        responses={200: BatchSerializer(many=True), **error_responses(400)},
+        responses={200: BatchSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request) -> Response:
         return self.paginated(Batch.objects.select_related("target"), BatchSerializer)
