@@ -47,6 +47,7 @@ SERVICES: dict[str, Callable[..., services.ActionResult]] = {
     BatchAction.SKIP: services.saga_skip,
     BatchAction.COMPENSATE: services.saga_compensate,
     BatchAction.ABORT: services.saga_abort,
+    BatchAction.MIGRATE: services.saga_move,
 }
 # The list's parameters that page or sort it: they select no saga, so a batch does not keep them.
 PAGING = frozenset({"sort", "size", "cursor"})
@@ -152,6 +153,7 @@ def batch_preview(
     action: str,
     patch: dict[str, Any] | None = None,
     output: dict[str, Any] | None = None,
+    target_version: Any = None,
     user: Any = None,
     actor: str = "",
 ) -> Preview:
@@ -163,12 +165,13 @@ def batch_preview(
     _check_arguments(action, patch, output)
     actor = permissions.authorize(user=user, actor=actor, action=action)
     _, sagas = selection(query, user)
+    target = migration_target(query, action, target_version)
     matched = sagas.count()
     sample = list(sagas.order_by("created_at", "id").values_list("id", flat=True)[:PREVIEW_SAMPLE])
     plans: Counter[tuple[str, ...]] = Counter()
     refusals: Counter[str] = Counter()
     examples: dict[str, list[str]] = {}
-    arguments = _arguments(action, patch, output)
+    arguments = _arguments(action, patch, output, target)
     for saga_id in sample:
         try:
             result = SERVICES[action](
@@ -204,12 +207,59 @@ def _check_arguments(action: str, patch: Any, output: Any) -> None:
             raise InvalidInput(f"must be a JSON object, not {type(output).__name__}", path="output")
 
 
-def _arguments(action: str, patch: Any, output: Any) -> dict[str, Any]:
+def _arguments(
+    action: str, patch: Any, output: Any, target: SagaDefinition | None = None
+) -> dict[str, Any]:
+    if action == BatchAction.MIGRATE:
+        return {"target": target}
     if action == BatchAction.RETRY and patch is not None:
         return {"input_patch": patch}
     if action == BatchAction.SKIP:
         return {"output": output or {}}
     return {}
+
+
+def migration_target(
+    query: QueryDict | Mapping[str, Any], action: str, target_version: Any
+) -> SagaDefinition | None:
+    """Return the version a migrate batch moves its sagas to; None for the other actions.
+
+    The definition is the one the filter names (a move never crosses definitions); the version
+    is a whole number, given as a JSON integer or, from a form, as its digits.
+    """
+    if action != BatchAction.MIGRATE:
+        if target_version not in (None, ""):
+            raise InvalidInput("only a migrate batch takes a target version", path="target_version")
+        return None
+    version = _whole_number(target_version)
+    form = saga_filter(query)
+    name = form.cleaned_data.get("definition") if form.is_valid() else ""
+    if not name:
+        raise InvalidInput(
+            "a migrate batch moves the sagas of one definition: filter by its name",
+            path="filter.definition",
+        )
+    target = SagaDefinition.objects.filter(name=name, version=version).first()
+    if target is None:
+        raise InvalidInput(f"{name} has no version {version}", path="target_version")
+    if not target.is_published:
+        raise InvalidInput(
+            f"{name} v{version} is {target.status}, not published: no saga moves to it",
+            path="target_version",
+        )
+    return target
+
+
+def _whole_number(value: Any) -> int:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+        shown = "nothing" if value in (None, "") else repr(value)
+        raise InvalidInput(
+            f"must be the version number to move to (a whole number), not {shown}",
+            path="target_version",
+        )
+    return value
 
 
 # --- creating, cancelling ---------------------------------------------------------------------
@@ -222,6 +272,7 @@ def batch_create(
     reason: str,
     patch: dict[str, Any] | None = None,
     output: dict[str, Any] | None = None,
+    target_version: Any = None,
     user: Any = None,
     actor: str = "",
 ) -> Batch:
@@ -234,6 +285,7 @@ def batch_create(
     if len(reason) > 1000:
         raise InvalidInput("must be at most 1000 characters", path="reason")
     query_string, sagas = selection(query, user)
+    target = migration_target(query, action, target_version)
     limit = settings.BPM_BATCH_MAX_SAGAS
     ids = list(sagas.order_by("created_at", "id").values_list("id", flat=True)[: limit + 1])
     if not ids:
@@ -250,6 +302,7 @@ def batch_create(
             action=action,
             patch=patch,
             output=output if action == BatchAction.SKIP else None,
+            target=target,
             reason=reason,
             matched=len(ids),
         )
@@ -301,7 +354,7 @@ def batch_work(*, batch_id: int, seconds: float = WORK_SECONDS) -> int:
         and not Batch.objects.filter(pk=batch_id, status=BatchStatus.RUNNING).exists()
     ):
         return 0  # cancelled, finished or deleted: a late doorbell
-    batch = Batch.objects.select_related("created_by").get(pk=batch_id)
+    batch = Batch.objects.select_related("created_by", "target").get(pk=batch_id)
     acted = 0
     while True:
         pending = list(
@@ -378,7 +431,7 @@ def _outcome(batch: Batch, saga_id: Any) -> tuple[str, str, list[str], str]:
             reason=batch.reason,
             batch=batch.pk,
             **who,
-            **_arguments(batch.action, batch.patch, batch.output),
+            **_arguments(batch.action, batch.patch, batch.output, batch.target),
         )
     except (Conflict, InvalidInput, NotFound, PermissionDenied) as exc:
         return BatchItemStatus.REFUSED, str(exc), [], ""

@@ -161,17 +161,22 @@ def plan_inputs(
     saga: SagaInstance, runs: Mapping[RunKey, StepRun]
 ) -> tuple[list[planner.StepSpec], dict[RunKey, planner.RunState]]:
     """Return the planner's view of a saga."""
-    specs = [
+    specs = step_specs(definitions.steps_of(saga.definition_id))
+    states = {key: planner.RunState(run.status, run.failure_kind) for key, run in runs.items()}
+    return specs, states
+
+
+def step_specs(steps: Iterable[StepDefinition]) -> list[planner.StepSpec]:
+    """Return the planner's view of a definition's steps."""
+    return [
         planner.StepSpec(
             step.name,
             step.kind,
             bool(step.compensation),
             tuple(step.after) if step.after is not None else None,
         )
-        for step in definitions.steps_of(saga.definition_id)
+        for step in steps
     ]
-    states = {key: planner.RunState(run.status, run.failure_kind) for key, run in runs.items()}
-    return specs, states
 
 
 def _step(saga: SagaInstance, step_id: int) -> StepDefinition:
@@ -1392,3 +1397,36 @@ def abort(saga: SagaInstance, runs: Mapping[RunKey, StepRun], *, actor: str, rea
         if run.status in (StepStatus.PENDING, StepStatus.WAITING):
             run.cancel(actor=actor, reason=reason)
             run.save()
+
+
+# --- moving a saga to another version of its definition ---------------------------------------
+
+
+def move(saga: SagaInstance, runs: LatestRuns, target: SagaDefinition, *, actor: str) -> None:
+    """Pin the saga to `target` and point every run of it at `target`'s step of the same name.
+
+    The caller (services.saga_move) has checked under the saga's lock that the runs map onto
+    `target` (bpm/versions.py) and logged the audit event. A PENDING run gets a new fence token
+    and a doorbell on its new step's queue, so the doorbell rung for the old version is refused.
+    """
+    assert connection.in_atomic_block, "a saga moves under its row lock"
+    new_steps = {step.name: step for step in definitions.steps_of(target.pk)}
+    old_steps = {step.id: step for step in definitions.steps_of(saga.definition_id)}
+    remap = [
+        models.When(step_id=old_id, then=models.Value(new_steps[old.name].pk))
+        for old_id, old in old_steps.items()
+        if old.name in new_steps
+    ]
+    if remap:  # one statement, whatever the number of runs and steps
+        StepRun.objects.filter(saga=saga).update(
+            step_id=models.Case(
+                *remap, default=models.F("step_id"), output_field=models.BigIntegerField()
+            )
+        )
+    saga.definition = target
+    for run in runs.values():
+        run.step = new_steps[run.step.name]
+        if run.status == StepStatus.PENDING:
+            run.redrive(actor=actor, message=f"moved to {target}")
+            _update_row(run, ["token"])
+            dispatch.ring(run, timeout=run.step.timeout, queue=run.step.queue)

@@ -266,6 +266,7 @@ class SagaInstance(FSMModelMixin, models.Model):
             ("skip_saga", "Can skip a stuck saga's failed step"),
             ("compensate_saga", "Can compensate a stuck saga"),
             ("abort_saga", "Can abort a stuck saga"),
+            ("migrate_saga", "Can move a running or stuck saga to another version"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -960,6 +961,15 @@ class Batch(models.Model):
     action = models.CharField(max_length=16, choices=BatchAction.choices)
     patch = models.JSONField(null=True, blank=True, help_text="JSON merge patch for the input")
     output = models.JSONField(null=True, blank=True, help_text="the skipped step's output")
+    # A migrate batch's target: the version its sagas move to (bpm/versions.py).
+    target = models.ForeignKey(
+        SagaDefinition,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="migrate only: the definition version the sagas move to",
+    )
     reason = models.TextField()
     status = models.CharField(
         max_length=16, choices=BatchStatus.choices, default=BatchStatus.PENDING

@@ -31,6 +31,7 @@ RETRY = "retry"
 SKIP = "skip"
 COMPENSATE = "compensate"
 ABORT = "abort"
+MIGRATE = "migrate"
 COMPOSE = "compose"
 
 # The permission each action needs, as `user.has_perm` spells it.
@@ -40,6 +41,7 @@ REQUIRED = {
     SKIP: "bpm.skip_saga",
     COMPENSATE: "bpm.compensate_saga",
     ABORT: "bpm.abort_saga",
+    MIGRATE: "bpm.migrate_saga",
     COMPOSE: "bpm.compose_sagadefinition",
 }
 # The group that holds each action's permission, named in a refusal.
@@ -58,6 +60,7 @@ OPERATOR_EXTRA = [
     ("bpm", "change_alertrule"),
     ("bpm", "delete_alertrule"),
     ("bpm", "share_savedview"),
+    ("bpm", "migrate_saga"),
 ]
 # Designers compose definition versions as drafts and approve or reject other designers' drafts.
 DESIGNER_EXTRA = [("bpm", "compose_sagadefinition")]

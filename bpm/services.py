@@ -20,7 +20,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
-from bpm import clock, definitions, engine, merge_patch, permissions, planner, schemas
+from bpm import clock, definitions, engine, merge_patch, permissions, planner, schemas, versions
 from bpm.errors import Conflict, InvalidInput, NotFound
 from bpm.models import (
     Direction,
@@ -42,6 +42,7 @@ ABORT = permissions.ABORT
 RERUN = "rerun"
 PAUSE = "pause"
 RESUME = "resume"
+MIGRATE = permissions.MIGRATE
 
 
 @dataclass
@@ -288,6 +289,114 @@ def saga_abort(
         engine.abort(saga, runs, actor=actor, reason=reason)
 
     return _operate(saga_id, ABORT, reason, actor, preview, check, simulate, apply)
+
+
+@dataclass
+class MoveResult(ActionResult):
+    source: str = ""
+    target: str = ""
+
+    def describe(self) -> list[str]:
+        """Return 'move from v1 to v2' and the steps the saga then runs (once retried if stuck)."""
+        return [f"move from {self.source} to {self.target}", *super().describe()]
+
+
+def saga_move(
+    *,
+    saga_id: uuid.UUID | str,
+    target: SagaDefinition,
+    reason: str = "",
+    actor: str = "",
+    user: Any = None,
+    preview: bool = False,
+    batch: int | None = None,
+) -> MoveResult:
+    """Move a RUNNING or STUCK saga to another version of its definition (bpm/versions.py).
+
+    Refused (Conflict, with why) unless the steps it already ran map onto `target`, and while a
+    worker runs one of its steps: a saga moves only between steps. A stuck saga stays stuck on
+    its new version until an operator retries it.
+    """
+    actor = permissions.authorize(user=user, actor=actor, action=MIGRATE)
+    reason = (reason or "").strip()
+    if not reason and not preview:
+        raise InvalidInput("a reason is required", path="reason")
+    target_steps = definitions.steps_of(target.pk)
+
+    def act(view: engine.SagaRows) -> MoveResult:
+        saga, runs = view.saga, view.latest_runs()
+        source = saga.definition
+        why = versions.refusal(
+            _saga_shape(saga, runs),
+            _version_shape(source, definitions.steps_of(source.pk)),
+            _version_shape(target, target_steps),
+        )
+        if why:
+            raise Conflict(f"cannot move to {target}: {why}")
+        try:
+            validate_input(target, saga.input)
+        except InvalidInput as exc:
+            raise Conflict(
+                f"cannot move to {target}: its input does not fit that version's schema ({exc})"
+            ) from None
+        result = MoveResult(
+            MIGRATE,
+            saga,
+            _plan_on(target_steps, saga, runs),
+            source=f"v{source.version}",
+            target=f"v{target.version}",
+        )
+        if preview:
+            return result
+        message = f"moved from version {source.version} to {target.version} by {actor}: {reason}"
+        data = _audit({"from": source.version, "to": target.version, "reason": reason}, batch)
+        saga.log(EventType.SAGA_MOVED, actor, message, data=data)
+        engine.move(saga, runs, target, actor=actor)
+        result.applied = True
+        return result
+
+    return engine.operate(_parse_id(saga_id), act, actor=actor)
+
+
+def _saga_shape(saga: SagaInstance, runs: Runs) -> versions.SagaShape:
+    order = {step.name: step.position for step in definitions.steps_of(saga.definition_id)}
+    ran = tuple(sorted({step for step, _ in runs}, key=lambda name: order.get(name, 0)))
+    specs, states = engine.plan_inputs(saga, runs)
+    decision = planner.decide(specs, SagaStatus.RUNNING, states)
+    in_flight = next((run for run in runs.values() if run.status == StepStatus.RUNNING), None)
+    live = bool(
+        in_flight is not None
+        and in_flight.lease_expires_at is not None
+        and in_flight.lease_expires_at > clock.now()
+    )
+    return versions.SagaShape(
+        status=saga.status,
+        ran=ran,
+        next_step=decision.step if decision.direction == Direction.FORWARD else "",
+        in_flight=in_flight.step.name if in_flight is not None else "",
+        in_flight_lease_live=live,
+    )
+
+
+def _version_shape(definition: SagaDefinition, steps: Any) -> versions.VersionShape:
+    return versions.VersionShape(
+        definition.name,
+        definition.version,
+        definition.is_published,
+        versions.shape_of_steps(steps),
+    )
+
+
+def _plan_on(steps: Any, saga: SagaInstance, runs: Runs) -> list[tuple[str, str]]:
+    """Return what the saga runs on the new version: as it goes, or once retried if stuck."""
+    specs = engine.step_specs(steps)
+    states = {key: planner.RunState(run.status, run.failure_kind) for key, run in runs.items()}
+    status = saga.status
+    if status == SagaStatus.STUCK:
+        for blocking in _every_blocking(saga, states):
+            states[blocking] = planner.RunState(StepStatus.PENDING)
+        status = _resume_status(saga)
+    return planner.remaining(specs, status, states)
 
 
 def _audit(data: dict[str, Any], batch: int | None) -> dict[str, Any]:

@@ -105,6 +105,7 @@ class EventType(models.TextChoices):
     SAGA_ASSIGNED = "SAGA_ASSIGNED", "assigned"
     SAGA_ACKNOWLEDGED = "SAGA_ACKNOWLEDGED", "acknowledged"
     COMMENTED = "COMMENTED", "comment"
+    SAGA_MOVED = "SAGA_MOVED", "moved to another version"
 
 
 class PauseScope(models.TextChoices):
@@ -151,6 +152,7 @@ class BatchAction(models.TextChoices):
     SKIP = "skip", "skip"
     COMPENSATE = "compensate", "compensate"
     ABORT = "abort", "abort"
+    MIGRATE = "migrate", "move to another version"
 
 
 class BatchItemStatus(models.TextChoices):

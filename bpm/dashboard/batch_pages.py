@@ -33,6 +33,8 @@ ACTION_HELP = {
     BatchAction.SKIP: "Mark each saga's failed step done by hand, recording the output below.",
     BatchAction.COMPENSATE: "Undo each saga's finished steps, newest first (before the pivot).",
     BatchAction.ABORT: "Close each saga as resolved by hand: nothing more runs.",
+    BatchAction.MIGRATE: "Move each RUNNING or STUCK saga to the target version of its"
+    " definition, when the steps it ran map onto it (a stuck one stays stuck: retry it then).",
 }
 
 
@@ -50,6 +52,13 @@ class BatchForm(forms.Form):
         label="Output to record (skip)",
         help_text="The output recorded for each skipped step; empty records {}.",
     )
+    target_version = forms.CharField(
+        required=False,
+        max_length=12,
+        label="Target version (migrate)",
+        help_text="The version of the filtered definition to move the sagas to; it must be"
+        " published. Filter the list by the definition (and its current version) first.",
+    )
     reason = forms.CharField(
         max_length=1000,
         required=False,
@@ -65,6 +74,11 @@ class BatchForm(forms.Form):
             self.add_error("patch", "Only a retry takes a patch; clear it or choose retry.")
         if data.get("output") is not None and action != BatchAction.SKIP:
             self.add_error("output", "Only a skip records an output; clear it or choose skip.")
+        if data.get("target_version") and action != BatchAction.MIGRATE:
+            self.add_error(
+                "target_version",
+                "Only a migrate takes a target version; clear it or choose migrate.",
+            )
         return data
 
     def arguments(self) -> dict[str, Any]:
@@ -75,12 +89,19 @@ class BatchForm(forms.Form):
             "action": data["action"],
             "patch": data.get("patch"),
             "output": data.get("output"),
+            "target_version": data.get("target_version") or None,
         }
 
     def fingerprint(self) -> str:
         """Return a digest of what was previewed: starting needs the same choices."""
         data = self.cleaned_data
-        chosen = [data["filter"], data["action"], data.get("patch"), data.get("output")]
+        chosen = [
+            data["filter"],
+            data["action"],
+            data.get("patch"),
+            data.get("output"),
+            data.get("target_version") or None,
+        ]
         return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -99,9 +120,16 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         query = request.GET.copy()
         action = query.pop("action", [BatchAction.RETRY])[-1]
+        target_version = query.pop("target_version", [""])[-1]
         for name in batches.PAGING:
             query.pop(name, None)
-        form = BatchForm(initial={"filter": query.urlencode(), "action": action})
+        form = BatchForm(
+            initial={
+                "filter": query.urlencode(),
+                "action": action,
+                "target_version": target_version,
+            }
+        )
         return _confirmation(request, form, query.urlencode(), preview=None)
     form = BatchForm(request.POST)
     filter_query = request.POST.get("filter", "")

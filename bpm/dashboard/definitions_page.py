@@ -9,9 +9,11 @@ from itertools import groupby
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
-from bpm import totals
+from bpm import permissions, totals
 from bpm.admin.reviews import render_changes
 from bpm.dashboard.access import dashboard_view, page_context
 from bpm.dashboard.diagram import render_diagram
@@ -93,8 +95,43 @@ def definition_detail(request: HttpRequest, name: str) -> HttpResponse:
             definition=name,
         ),
         totals=status_totals(counts, definition=name),
+        move_here=_move_here(request, chosen, counts),
     )
     return render(request, "dashboard/definitions_detail.html", context)
+
+
+MOVABLE = (SagaStatus.STUCK, SagaStatus.RUNNING)
+
+
+def _move_here(
+    request: HttpRequest, target: SagaDefinition, counts: dict[int, dict[str, int]]
+) -> list[tuple[int, str, int, str]]:
+    """Return (version, status, sagas, link) for the other versions' sagas that could move to
+    `target` (a migrate batch's confirmation); empty for those who may not move sagas."""
+    if not target.is_published or not permissions.may(request.user, permissions.MIGRATE):
+        return []
+    links = []
+    for version, by_status in sorted(counts.items()):
+        for status in MOVABLE:
+            number = by_status.get(status, 0)
+            if version == target.version or not number:
+                continue
+            query: dict[str, str | int] = {
+                "definition": target.name,
+                "version": version,
+                "status": str(status),
+                "action": "migrate",
+                "target_version": target.version,
+            }
+            links.append(
+                (
+                    version,
+                    str(status),
+                    number,
+                    f"{reverse('dashboard:batch_new')}?{urlencode(query)}",
+                )
+            )
+    return links
 
 
 def _published_first(versions: list[SagaDefinition]) -> SagaDefinition:

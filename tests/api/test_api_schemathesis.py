@@ -107,6 +107,18 @@ def api_schema(wsgi_app, token, known, unthrottled):
                     },
                 },
                 {
+                    # A batch's arguments depend on its action (a patch only for retry, an
+                    # output only for skip, a target version only for migrate) and its filter
+                    # must match sagas that exist: rules across fields and rows that a static
+                    # schema cannot state, so a schema-valid body may be a 400.
+                    "include-name": "POST /api/v1/batches/",
+                    "checks": {
+                        "positive_data_acceptance": {
+                            "expected-statuses": ["2xx", "400", "401", "403", "404", "409", "429"]
+                        }
+                    },
+                },
+                {
                     # A customer's name must draw something: names of only control, format or
                     # zero-width characters are a 400. That rule is about Unicode categories,
                     # which a JSON Schema pattern cannot state, so the schema says it in words.

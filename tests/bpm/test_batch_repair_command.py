@@ -5,11 +5,14 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
-from batch_kit import mailing
+from batch_kit import ONCE, SCHEMA, mailing
 from django.core.management import CommandError, call_command
 from testkit import work
 
 from benchmarks.stuck_sagas import seed_stuck
+from bpm import definitions
+from bpm.declarations import SagaDeclaration
+from bpm.declarations import StepDeclaration as Step
 from bpm.models import Batch, EventType, SagaEvent, SagaInstance, SagaStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,3 +54,27 @@ def test_it_says_what_is_wrong(stuck):
         run("retry", "--patch", "{")
     with pytest.raises(CommandError, match="no user 'nobody'"):
         run("abort", "--user", "nobody")
+
+
+def test_it_migrates_to_the_version_given(stuck):
+    definitions.sync_declaration(
+        SagaDeclaration(
+            name="mailing",
+            title="Mailing",
+            input_schema=SCHEMA,
+            steps=(
+                Step("send", "test.local", "test.local", retry=ONCE),
+                Step("confirm", "test.local", "test.local", retry=ONCE),
+                Step("archive", "test.local", "test.local", retry=ONCE),
+            ),
+        )
+    )
+    query = "status=STUCK&definition=mailing"
+    out = run("migrate", "--filter", query, "--to-version", "2")
+    assert "3  move from v1 to v2; run send; run confirm; run archive" in out
+    with pytest.raises(CommandError, match=r"not '2\.0'"):
+        run("migrate", "--filter", query, "--to-version", "2.0")
+    run("migrate", "--filter", query, "--to-version", "2", "--reason", "archive", "--yes")
+    work()
+    assert set(SagaInstance.objects.values_list("definition__version", flat=True)) == {2}
+    assert SagaEvent.objects.filter(type=EventType.SAGA_MOVED).count() == 3

@@ -27,6 +27,12 @@ class BatchCreateSerializer(RequestSerializer):
     output = serializers.JSONField(
         required=False, allow_null=True, help_text="skip only: the output to record"
     )
+    target_version = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text="migrate only: the version (an integer) of the filter's definition to move"
+        " the sagas to",
+    )
     reason = serializers.CharField(
         required=False, allow_blank=True, max_length=1000, help_text="required unless previewing"
     )
@@ -63,6 +69,7 @@ class BatchSerializer(serializers.ModelSerializer[Batch]):
     settled = serializers.IntegerField(help_text="done + refused + failed")
     percent = serializers.IntegerField()
     dashboard = serializers.SerializerMethodField()
+    target_version = serializers.SerializerMethodField()
 
     class Meta:
         model = Batch
@@ -73,6 +80,7 @@ class BatchSerializer(serializers.ModelSerializer[Batch]):
             "filter",
             "patch",
             "output",
+            "target_version",
             "reason",
             "actor",
             "cancelled_by",
@@ -87,6 +95,10 @@ class BatchSerializer(serializers.ModelSerializer[Batch]):
             "percent",
             "dashboard",
         ]
+
+    def get_target_version(self, batch: Batch) -> int | None:
+        """Return the version a migrate batch moves its sagas to (null for other actions)."""
+        return batch.target.version if batch.target is not None else None
 
     def get_dashboard(self, batch: Batch) -> str:
         return reverse("dashboard:batch", args=[batch.pk])

@@ -22,7 +22,13 @@ from bpm.api.views.base import ApiView, created, validated
 from bpm.models import Batch
 
 # Starting a batch needs the permission of one of the actions (the service checks the one asked).
-MAY_REPAIR = ("bpm.retry_saga", "bpm.skip_saga", "bpm.compensate_saga", "bpm.abort_saga")
+MAY_REPAIR = (
+    "bpm.retry_saga",
+    "bpm.skip_saga",
+    "bpm.compensate_saga",
+    "bpm.abort_saga",
+    "bpm.migrate_saga",
+)
 BATCH_ID = OpenApiParameter("batch_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 
 
@@ -33,18 +39,20 @@ class BatchList(ApiView):
     @extend_schema(
         tags=["batches"],
         summary="Batch repairs, newest first",
-        responses={200: BatchSerializer(many=True), **error_responses(400)},
+        responses={200: BatchSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request) -> Response:
-        return self.paginated(Batch.objects.all(), BatchSerializer)
+        return self.paginated(Batch.objects.select_related("target"), BatchSerializer)
 
     @extend_schema(
         tags=["batches"],
-        summary="Retry, skip, compensate or abort every saga a filter matches",
+        summary="Retry, skip, compensate, abort or migrate every saga a filter matches",
         description="Operators only. The filter is the dashboard saga list's: as query parameters"
         " of this POST, or as the body's `filter` object (not both). 201 with the batch, which"
         " the workers then run; with `preview: true`, 200 with how many match, the plans with"
-        " their counts and who would be refused and why (over a sample of 200), starting nothing.",
+        " their counts and who would be refused and why (over a sample of 200), starting nothing."
+        " `migrate` moves RUNNING or STUCK sagas of the filter's `definition` to its version"
+        " `target_version`, when the steps they ran map onto it (docs/processes.md).",
         request=BatchCreateSerializer,
         responses={
             200: BatchPreviewSerializer,
@@ -60,6 +68,7 @@ class BatchList(ApiView):
             "action": data["action"],
             "patch": data.get("patch"),
             "output": data.get("output"),
+            "target_version": data.get("target_version"),
             "user": request.user,
         }
         try:

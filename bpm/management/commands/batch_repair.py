@@ -15,8 +15,9 @@ from bpm.management.base import actor_from, parse_json
 
 class Command(BaseCommand):
     help = (
-        "Retry, skip, compensate or abort every saga the saga list's filter selects, as one"
-        " batch the workers run. Without --yes it only previews (nothing changes)."
+        "Retry, skip, compensate, abort or migrate (to --to-version) every saga the saga list's"
+        " filter selects, as one batch the workers run. Without --yes it only previews (nothing"
+        " changes)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,6 +29,10 @@ class Command(BaseCommand):
         )
         parser.add_argument("--patch", help="retry: a JSON merge patch for each saga's input")
         parser.add_argument("--output", help="skip: the JSON object to record as the output")
+        parser.add_argument(
+            "--to-version",
+            help="migrate: the version of the filter's definition to move the sagas to",
+        )
         parser.add_argument("--reason", help="why; recorded in every saga's timeline")
         parser.add_argument(
             "--user",
@@ -44,6 +49,7 @@ class Command(BaseCommand):
             "action": options["action"],
             "patch": _json(options["patch"], "--patch"),
             "output": _json(options["output"], "--output"),
+            "target_version": options["to_version"],
             **self._who(options["user"]),
         }
         try:
