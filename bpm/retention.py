@@ -29,7 +29,7 @@ from rq.utils import current_timestamp
 
 from bpm import archive, clock
 from bpm.api.models import IdempotencyRecord
-from bpm.models import FINISHED_STATUSES, Barrier, SagaEvent, SagaInstance, StepRun
+from bpm.models import FINISHED_STATUSES, Barrier, SagaEvent, SagaInstance, Signal, StepRun, Wait
 from bpm.private_dir import make_private
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,16 @@ PASS_INTERVAL = 60.0
 # Batches one pass may take, so one sweep never runs long; a backlog continues next sweep.
 PASS_BATCHES = 10
 
-# The tables whose rows belong to a saga, in the order they are deleted.
-OWNED: tuple[type[SagaEvent | Barrier | StepRun], ...] = (SagaEvent, Barrier, StepRun)
+# The tables whose rows belong to a saga, in the order they are deleted. A finished saga's waits
+# and signals are spent (a consumed signal's payload is its step's output, in the archive); they
+# are not archived.
+OWNED: tuple[type[SagaEvent | Barrier | Wait | Signal | StepRun], ...] = (
+    SagaEvent,
+    Barrier,
+    Wait,
+    Signal,
+    StepRun,
+)
 
 _last_pass: datetime | None = None
 

@@ -337,6 +337,7 @@ def _saga(
             "deadline": None,
             "owner_id": None,
             "request_id": "",
+            "paused": "",
         }
     )
 
@@ -465,6 +466,7 @@ class _Timeline:
                 "last_error": error["message"] if error else "",
                 "error_code": error["code"] if error else "",
                 "failure_kind": failure_kind,
+                "generation": 0,
                 "created_at": created,
                 "finished_at": self.at,
             }
@@ -493,6 +495,7 @@ SAGA_COLUMNS = (
     "deadline",
     "owner_id",
     "request_id",
+    "paused",
 )
 RUN_COLUMNS = (
     "saga_id",
@@ -508,6 +511,7 @@ RUN_COLUMNS = (
     "failure_kind",
     "created_at",
     "finished_at",
+    "generation",
 )
 EVENT_COLUMNS = ("saga_id", "type", "at", "attempt", "actor", "message", "data")
 JSON_COLUMNS = {"input", "context", "failure", "output", "data"}

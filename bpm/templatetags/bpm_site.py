@@ -18,6 +18,7 @@ DEVELOPMENT_LOGINS = {
     "designer": "designers: compose definition versions",
     "designer2": "designers: approve what designer composed",
     "client": "clients: the API only",
+    "reviewer": "reviewers: the task inbox's human tasks (and a viewer)",
 }
 
 

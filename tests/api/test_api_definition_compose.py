@@ -168,7 +168,7 @@ def test_a_client_sees_published_versions_but_no_draft(shop, designer, as_role):
         (step(0, after=["confirm"]), "steps"),  # a cycle: book → confirm → book
         (step(0, after=["nowhere"]), "steps"),
         (step(0, after="confirm"), "steps[0].after"),
-        (step(0, after=[1]), "steps[0].after"),
+        (step(0, after=[1]), "steps[0].after[0]"),
         (step(0, wait={"signal": "go"}), "steps"),  # a signal wait has no action
         (step(0, wait="go"), "steps[0].wait"),
         (step(0, surprise=1), "steps[0].surprise"),
