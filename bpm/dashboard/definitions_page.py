@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from itertools import groupby
 
-from django.db.models import Prefetch
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -23,7 +23,8 @@ from bpm.dashboard.statistics import (
     status_rows,
     status_totals,
 )
-from bpm.models import SagaDefinition, SagaStatus, StepDefinition
+from bpm.models import DefinitionEvent, SagaDefinition, SagaStatus, StepDefinition
+from bpm.states import DefinitionEventType
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class DefinitionSummary:
 @dashboard_view
 def definition_list(request: HttpRequest) -> HttpResponse:
     """Render every definition: its versions, the latest one's diagram and its sagas' statuses."""
-    versions = SagaDefinition.objects.order_by("name", "-version").prefetch_related(
+    versions = _with_pauser(SagaDefinition.objects.order_by("name", "-version")).prefetch_related(
         Prefetch("steps", queryset=StepDefinition.objects.order_by("position"))
     )
     counts = totals.counts_by("name")
@@ -59,7 +60,13 @@ def definition_list(request: HttpRequest) -> HttpResponse:
                 diagram=render_diagram(list(_published_first(rows).steps.all())),
             )
         )
-    context = page_context(request, "Saga definitions", tab="definitions", definitions=summaries)
+    context = page_context(
+        request,
+        "Saga definitions",
+        tab="definitions",
+        definitions=summaries,
+        may_pause=permissions.may(request.user, permissions.RETRY),
+    )
     return render(request, "dashboard/definitions.html", context)
 
 
@@ -70,7 +77,7 @@ def definition_detail(request: HttpRequest, name: str) -> HttpResponse:
     A version that is not published (a draft, a rejected one) is shown with its changes against
     the published version, as its reviewers see it in the admin.
     """
-    versions = list(SagaDefinition.objects.filter(name=name).order_by("-version"))
+    versions = list(_with_pauser(SagaDefinition.objects.filter(name=name).order_by("-version")))
     if not versions:
         raise Http404(f"There is no saga definition named “{name}”.")
     chosen = _chosen_version(versions, request.GET.get("version"))
@@ -96,8 +103,17 @@ def definition_detail(request: HttpRequest, name: str) -> HttpResponse:
         ),
         totals=status_totals(counts, definition=name),
         move_here=_move_here(request, chosen, counts),
+        may_pause=permissions.may(request.user, permissions.RETRY),
     )
     return render(request, "dashboard/definitions_detail.html", context)
+
+
+def _with_pauser(versions: QuerySet[SagaDefinition]) -> QuerySet[SagaDefinition]:
+    """Annotate each version with `paused_by`: who paused it last (shown while it is paused)."""
+    pauses = DefinitionEvent.objects.filter(
+        definition=OuterRef("pk"), type=DefinitionEventType.PAUSED
+    ).order_by("-at", "-pk")
+    return versions.annotate(paused_by=Subquery(pauses.values("actor")[:1]))
 
 
 MOVABLE = (SagaStatus.STUCK, SagaStatus.RUNNING)

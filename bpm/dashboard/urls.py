@@ -5,6 +5,7 @@ from django.urls import path
 from bpm.dashboard.alerts_page import alert_delete, alert_detail, alert_list, alert_rotate
 from bpm.dashboard.attempts import attempt_page
 from bpm.dashboard.batch_pages import batch_cancel, batch_list, batch_new, batch_page
+from bpm.dashboard.definition_pause import definition_pause
 from bpm.dashboard.definitions_page import definition_detail, definition_list
 from bpm.dashboard.overview import overview
 from bpm.dashboard.saga_actions import saga_action
@@ -33,6 +34,11 @@ urlpatterns: list = [
     path("batches/<int:batch_id>/cancel/", batch_cancel, name="batch_cancel"),
     path("definitions/", definition_list, name="definitions"),
     path("definitions/<slug:name>/", definition_detail, name="definition"),
+    path(
+        "definitions/<slug:name>/<slug:action>/",
+        definition_pause,
+        name="definition_pause",
+    ),
     path("views/", saved_view_list, name="saved_views"),
     path("views/<int:view_id>/delete/", saved_view_delete, name="saved_view_delete"),
     path("alerts/", alert_list, name="alerts"),
