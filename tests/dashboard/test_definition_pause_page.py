@@ -13,7 +13,7 @@ from testkit import three_steps
 
 from bpm import services
 from bpm.models import PauseScope, SagaDefinition, SagaInstance, SagaStatus
-from bpm.states import DefinitionEventType
+from bpm.states import DefinitionEventType, DefinitionStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -183,6 +183,16 @@ def test_resuming_a_version_that_is_not_paused_is_409(operator, definition):
     response = post(operator, definition, "resume", headers=HTMX, reason="go")
     assert response.status_code == 409 and "is not paused" in response.content.decode()
     assert audit(definition) == []
+
+
+def test_a_version_that_is_not_published_may_not_be_paused(operator, definition):
+    SagaDefinition.objects.filter(pk=definition.pk).update(status=DefinitionStatus.DRAFT)
+    assert "Pause this version…" not in operator.get(detail(definition)).content.decode()
+    page = operator.get(url(definition), headers=HTMX)
+    assert page.status_code == 409 and "only a published version can be paused" in page.text
+    response = post(operator, definition, reason="hold")
+    assert response.status_code == 409 and "only a published version" in response.text
+    assert again(definition).paused_at is None and audit(definition) == []
 
 
 def test_a_get_never_pauses(operator, definition):
