@@ -1,6 +1,6 @@
 """The dashboard's URLs, mounted under /admin/dashboard/ (namespace "dashboard")."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from bpm.dashboard.alerts_page import alert_delete, alert_detail, alert_list, alert_rotate
 from bpm.dashboard.attempts import attempt_page
@@ -34,8 +34,9 @@ urlpatterns: list = [
     path("batches/<int:batch_id>/cancel/", batch_cancel, name="batch_cancel"),
     path("definitions/", definition_list, name="definitions"),
     path("definitions/<slug:name>/", definition_detail, name="definition"),
-    path(
-        "definitions/<slug:name>/<slug:action>/",
+    # Only these two actions: other paths under a definition stay free for other pages.
+    re_path(
+        r"^definitions/(?P<name>[-a-zA-Z0-9_]+)/(?P<action>pause|resume)/$",
         definition_pause,
         name="definition_pause",
     ),

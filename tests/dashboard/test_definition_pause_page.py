@@ -158,7 +158,7 @@ def test_an_unknown_version_or_definition_or_action_is_404(operator, definition)
     assert post(operator, definition, version=99, reason="x").status_code == 404
     path = reverse("dashboard:definition_pause", args=["nope", "pause"])
     assert operator.post(path, {"version": 1, "reason": "x"}).status_code == 404
-    path = reverse("dashboard:definition_pause", args=[definition.name, "delete"])
+    path = f"{reverse('dashboard:definition', args=[definition.name])}delete/"
     assert operator.post(path, {"version": 1, "reason": "x"}).status_code == 404
     assert again(definition).paused_at is None
 
