@@ -3,7 +3,9 @@
 As bpm.seeding explains, loading test data is the one exception to "the engine is the only writer
 of saga rows": running 10,000 sagas until their retries run out would take longer than the batch
 that repairs them. Each saga is written as the engine leaves one whose first step exhausted its
-attempts: STUCK (retries exhausted, going forward), that run FAILED, nothing PENDING.
+attempts: STUCK (retries exhausted, going forward) with its cause copied from that run (step, error
+code, message, attempts: what the lists show and the overview groups by), that run FAILED,
+nothing PENDING.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.db import transaction
 
 from bpm import clock, definitions
 from bpm.models import (
+    STUCK_ERROR_KEPT,
     Direction,
     EventType,
     FailureKind,
@@ -31,10 +34,21 @@ CHUNK = 2000
 
 
 def seed_stuck(
-    definition: SagaDefinition, count: int, input: dict[str, Any], *, key: str = "stuck"
+    definition: SagaDefinition,
+    count: int,
+    input: dict[str, Any],
+    *,
+    key: str = "stuck",
+    code: str = "ConnectionError",
+    error: str = "",
 ) -> list[uuid.UUID]:
-    """Write `count` sagas of `definition` stuck on its first step; return their ids."""
+    """Write `count` sagas of `definition` stuck on its first step; return their ids.
+
+    `code` is the failing run's error code (an exception's type for a fault) and `error` its
+    message ("<step> is unreachable" when empty): the overview groups stuck sagas by them.
+    """
     first = definitions.steps_of(definition.id)[0]
+    error = error or f"{first.name} is unreachable"
     ids: list[uuid.UUID] = []
     for start in range(0, count, CHUNK):
         now = clock.now()
@@ -46,6 +60,10 @@ def seed_stuck(
                 status=SagaStatus.STUCK,
                 stuck_reason=StuckReason.RETRIES_EXHAUSTED,
                 stuck_direction=Direction.FORWARD,
+                stuck_step=first.name,
+                stuck_error_code=code,
+                stuck_error=error[:STUCK_ERROR_KEPT],
+                stuck_attempts=first.max_attempts,
                 input=dict(input),
                 business_key=f"{key}-{number}",
                 created_at=now,
@@ -53,7 +71,6 @@ def seed_stuck(
             )
             for number in range(start, min(start + CHUNK, count))
         ]
-        error = f"{first.name} is unreachable"
         with transaction.atomic():
             SagaInstance.objects.bulk_create(sagas, batch_size=500)
             runs = StepRun.objects.bulk_create(
@@ -66,6 +83,7 @@ def seed_stuck(
                         attempts=first.max_attempts,
                         due_at=now,
                         last_error=error,
+                        error_code=code,
                         failure_kind=FailureKind.EXHAUSTED,
                         created_at=now,
                         finished_at=now,

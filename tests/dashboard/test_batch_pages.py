@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 from batch_kit import mailing
+from django.http import QueryDict
 from factories import UserFactory
 from testkit import work
 
 from benchmarks.stuck_sagas import seed_stuck
 from bpm import batches
+from bpm.dashboard.causes import stuck_groups
 from bpm.models import Batch, BatchStatus, SagaInstance, SagaStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,6 +36,31 @@ def choices(**more):
 def test_the_saga_list_links_operators_to_a_repair_of_every_matching_saga(operator, stuck):
     page = operator.get(f"/admin/dashboard/sagas/?{FILTER}&size=10").content.decode()
     assert f'href="{NEW}?status=STUCK&amp;definition=mailing"' in page
+
+
+def test_each_overview_group_s_link_selects_exactly_its_sagas_for_a_batch(operator, the_world):
+    sagas = {
+        "ConnectionError": seed_stuck(mailing(), 3, {"email": "a@example.com"}),
+        "MailboxMissing": seed_stuck(
+            mailing(), 2, {"email": "a@example.com"}, key="box", code="MailboxMissing"
+        ),
+        # No error code: the group's link asks for none ("-"), not for any.
+        "": seed_stuck(mailing(), 1, {"email": "a@example.com"}, key="none", code=""),
+    }
+    groups = stuck_groups()
+    assert sorted((group.code, group.count) for group in groups) == [
+        ("", 1),
+        ("ConnectionError", 3),
+        ("MailboxMissing", 2),
+    ]
+    for group in groups:
+        query = group.url.split("?", 1)[1]
+        form = operator.get(f"{NEW}?{query}").content.decode()
+        kept = form.split('name="filter" value="')[1].split('"')[0].replace("&amp;", "&")
+        _, selected = batches.selection(QueryDict(kept))
+        assert set(selected.values_list("pk", flat=True)) == set(sagas[group.code]), group.url
+        preview = operator.post(NEW, {**choices(preview="Preview"), "filter": kept})
+        assert f'<span class="batch-matched">{group.count}</span>' in preview.content.decode()
 
 
 def test_the_preview_shows_the_count_the_plans_and_then_offers_to_start(operator, stuck):
