@@ -9,18 +9,20 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from bpm import definitions, drafts, http_calls, permissions, registry, schemas
+from bpm import definitions, drafts, http_calls, permissions, registry, schemas, waits
 from bpm.admin import reviews
 from bpm.admin.display import pretty_json, shown
 from bpm.admin.readonly import ReadOnlyInline
 from bpm.admin.saved import adopt
+from bpm.dashboard.diagram import render_diagram
 from bpm.declarations import RetryPolicy, SagaDeclaration, StepDeclaration, validate_steps
 from bpm.errors import DefinitionInvalid
 from bpm.models import DefinitionEvent, SagaDefinition, SagaInstance, StepDefinition
@@ -32,6 +34,11 @@ HTTP_HELP = (
     'instead of a handler: {"method": "POST", "url": "https://host/path/{input.id}", "body":'
     ' {"id": {"$ref": "/input/id"}}, "headers": {"Authorization": {"secret": "NAME",'
     ' "prefix": "Bearer "}}} (docs/processes.md)'
+)
+WAIT_HELP = (
+    'a wait step\'s wait: {"signal": "name", "timeout": 3600}, {"task_token": {}, "timeout": 600}'
+    ' or {"task": {"group": "...", "title": "...", "form": {…}}, "timeout": 86400}; signal and'
+    " task waits have no action (docs/processes.md)"
 )
 # Blank step rows offered on a new version's form (the admin's "Add another" makes more).
 BLANK_STEPS = 3
@@ -104,11 +111,13 @@ class StepForm(forms.ModelForm):
             "timeout",
             "queue",
             "after",
+            "wait",
         )
         help_texts = {
             "position": "order of the steps; renumbered 1, 2, 3… when saved",
             "action_http": HTTP_HELP,
             "compensation_http": "the same, to undo the action",
+            "wait": WAIT_HELP,
         }
         labels = {"action_http": "or HTTP call", "compensation_http": "or HTTP compensation"}
         widgets = {
@@ -118,12 +127,21 @@ class StepForm(forms.ModelForm):
             },
             **{
                 field: forms.Textarea(attrs={"rows": 4, "cols": 36, "spellcheck": "false"})
-                for field in HTTP_FIELDS
+                for field in (*HTTP_FIELDS, "wait")
             },
         }
 
     def clean_after(self) -> list[str] | None:
         return after_names(self.cleaned_data.get("after") or "")
+
+    def clean_wait(self) -> dict[str, Any]:
+        wait = self.cleaned_data.get("wait")
+        if wait in (None, "", {}):
+            return {}
+        problems = waits.wait_problems(wait)
+        if problems:
+            raise ValidationError(problems)
+        return dict(wait or {})
 
     def has_changed(self) -> bool:
         # A row left out is treated as the blank rows are: not validated, not part of the version.
@@ -144,7 +162,12 @@ class StepForm(forms.ModelForm):
             problems = http_calls.call_problems(call)
             if problems:
                 self.add_error(field, problems)
-        if not data.get("action") and not data.get("action_http") and "action" not in self.errors:
+        has_action = data.get("action") or data.get("action_http")
+        if waits.runs_no_action(data.get("wait")):
+            # A signal or a person finishes the step: there is nothing to run.
+            if has_action and "action" not in self.errors:
+                self.add_error("action", "a wait step has no action (it waits instead)")
+        elif not has_action and "action" not in self.errors:
             self.add_error("action", "choose a handler or write an HTTP call")
         return data
 
@@ -172,6 +195,7 @@ class StepForm(forms.ModelForm):
             timeout=data["timeout"],
             queue=data["queue"],
             after=data.get("after"),
+            wait=data.get("wait") or {},
         )
 
 
@@ -190,6 +214,8 @@ def after_text(after: Any) -> str:
     if after is None or isinstance(after, str):
         return after or ""
     return ", ".join(after) if after else "-"
+
+
 def _action_of(name: str | None, call: dict[str, Any] | None) -> tuple[str, dict[str, Any] | None]:
     return http_calls.step_action({"http": call} if call else name)
 
@@ -425,6 +451,11 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
         info = self.opts.app_label, self.opts.model_name
         return [
             path(
+                "compose/diagram/",
+                review(self.diagram_view),
+                name="{}_{}_diagram".format(*info),
+            ),
+            path(
                 "<path:object_id>/approve/",
                 review(self.approve_view),
                 name="{}_{}_approve".format(*info),
@@ -436,6 +467,25 @@ class SagaDefinitionAdmin(admin.ModelAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def diagram_view(self, request: HttpRequest) -> HttpResponse:
+        """Draw the steps being composed (the add form, POSTed as it stands), or say what is
+        wrong with them: the compose page refreshes it as the step rows change."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not may_compose(request):
+            raise PermissionDenied
+        inline = StepInline(self.model, self.admin_site)
+        formset_class = inline.get_formset(request, None)
+        formset: Any = formset_class(
+            data=request.POST, instance=SagaDefinition(), prefix=formset_class.get_default_prefix()
+        )
+        problems = composer_problems(formset)
+        context = {
+            "problems": problems,
+            "diagram": None if problems else render_diagram(drawn_steps(formset.declared_steps())),
+        }
+        return TemplateResponse(request, "admin/bpm/sagadefinition/composer_diagram.html", context)
 
     def approve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         return reviews.review(self, request, object_id, reviews.APPROVE)
@@ -577,4 +627,43 @@ def _source_definition(request: HttpRequest) -> SagaDefinition | None:
 def _step_initial(step: StepDefinition) -> dict[str, Any]:
     initial = {field: getattr(step, field) for field in StepForm.Meta.fields}
     initial["after"] = after_text(step.after)
+    initial["wait"] = step.wait or {}
+    # An HTTP call's label is no handler's name: the call itself is copied.
+    for name, field in (("action", "action_http"), ("compensation", "compensation_http")):
+        if initial[field]:
+            initial[name] = ""
     return initial
+
+
+def composer_problems(formset: Any) -> list[str]:
+    """Return what keeps the composed steps from being drawn (empty when they can be)."""
+    if not formset.management_form.is_valid():
+        return ["the step rows were not sent whole: reload the page"]
+    problems: list[str] = []
+    for index, errors in enumerate(formset.errors, start=1):
+        for field, messages_ in errors.items():
+            where = f"row {index}" if field == "__all__" else f"row {index}, {field}"
+            problems.extend(f"{where}: {message}" for message in messages_)
+    if problems:
+        return problems
+    steps = formset.declared_steps()
+    try:
+        validate_steps(list(steps))
+    except DefinitionInvalid as exc:
+        return str(exc).split("; ")
+    return []
+
+
+def drawn_steps(steps: tuple[StepDeclaration, ...]) -> list[StepDefinition]:
+    """Return composed steps as unsaved rows, which the diagram draws as it draws saved ones."""
+    return [
+        StepDefinition(
+            name=step.name,
+            action=step.action or f"waits for a {waits.kind_of(step.wait).replace('_', ' ')}",
+            compensation=step.compensation,
+            kind=step.kind,
+            max_attempts=step.retry.max_attempts,
+            after=None if step.after is None else list(step.after),
+        )
+        for step in steps
+    ]
