@@ -20,7 +20,8 @@ DEV = "pip install -e '.[dev]'"
 def dry_run(target: str, tmp_path: Path) -> str:
     venv = tmp_path / "venv"
     result = subprocess.run(
-        ["make", "-n", target, f"VENV={venv}"],
+        # Under `make test` this make is a sub-make, which would print its directory.
+        ["make", "--no-print-directory", "-n", target, f"VENV={venv}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
