@@ -145,6 +145,8 @@ def api_schema(wsgi_app, token, known, unthrottled):
                         "POST /api/v1/sagas/{saga_id}/assign/",
                         "POST /api/v1/sagas/{saga_id}/rerun/",
                         "POST /api/v1/sagas/{saga_id}/comments/",
+                        # A signal's name must be one a step of the saga's definition waits for.
+                        "POST /api/v1/sagas/{saga_id}/signals/{name}/",
                     )
                 ),
             ],

@@ -92,7 +92,12 @@ def test_an_operator_reruns_a_completed_saga_from_a_step(page: Page, the_world):
     log_in(page, saga_path(saga))
     page.get_by_role("link", name="Rerun from a step").click()
     panel = page.locator("#saga-action-panel")
-    panel.get_by_label("Step").select_option("b")
+    step = panel.get_by_label("Step")
+    # Choose only once htmx has processed the swapped-in select (on a loaded machine a change
+    # fired before that asks for nothing).
+    step.evaluate("select => new Promise(done => { const ready = () => select['htmx-internal-data']"
+                  " ? done(true) : setTimeout(ready, 20); ready(); })")
+    step.select_option("b")
     expect(panel.locator(".saga-plan li")).to_have_text(["run b", "run c"])
     panel.get_by_label("Reason").fill("the address was corrected")
     panel.get_by_role("button", name="Confirm: Rerun from a step").click()

@@ -30,8 +30,9 @@ postgres_only = pytest.mark.skipif(
 OLD, RECENT, RUNNING, STUCK = 20_000, 40_000, 20_000, 20_000
 BATCH = 1_000
 # Finding a batch (1), archiving it (sagas, runs, events, barriers: 4 per chunk of 500 = 8),
-# then its own transaction: BEGIN, lock the sagas, one DELETE per table (4), COMMIT.
-QUERIES_PER_BATCH = 16
+# then its own transaction: BEGIN, lock the sagas, one DELETE per table (events, barriers,
+# waits, signals, runs, sagas: 6), COMMIT.
+QUERIES_PER_BATCH = 18
 
 
 def clone(model, template_pk, overrides: dict[str, str], source: str, params=()) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from bpm.answers import REFUSAL_CODE
 from bpm.api.fields import JSONObjectField, Rfc3339DateTimeField, StrictCharField
 from bpm.api.serializers.base import RequestSerializer
 from bpm.models import Wait
@@ -38,7 +39,12 @@ class TokenSucceedSerializer(RequestSerializer):
 class TokenFailSerializer(RequestSerializer):
     """A refusal of the step that waits on the token."""
 
-    code = StrictCharField(max_length=64, help_text="e.g. FRAUD_SUSPECTED: A-Z, 0-9 and _")
+    code = serializers.RegexField(
+        REFUSAL_CODE.pattern,
+        max_length=64,
+        help_text="e.g. FRAUD_SUSPECTED: A-Z, 0-9 and _, starting with a letter",
+        error_messages={"invalid": "must be 1 to 64 of A-Z, 0-9 and _, starting with a letter"},
+    )
     message = StrictCharField(max_length=1000, required=False, default="", allow_blank=True)
 
 

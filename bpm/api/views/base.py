@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
@@ -96,6 +97,7 @@ def created(request: Request, data: Any, view_name: str, pk: Any) -> Response:
     return Response(data, status=status.HTTP_201_CREATED, headers={"Location": location})
 
 
+@csrf_exempt
 def not_found(request: HttpRequest) -> JsonResponse:
     """Answer a URL under /api/ that names no endpoint, in the API's error shape."""
     body = error_body("not_found", f"no API endpoint at {request.path}; see /api/docs/")

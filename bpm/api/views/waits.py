@@ -133,7 +133,7 @@ class TaskList(ApiView):
     @extend_schema(
         tags=["tasks"],
         summary="The open human tasks of the groups you are in, oldest first",
-        responses={200: TaskSerializer(many=True), **error_responses(400)},
+        responses={200: TaskSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request) -> Response:
         return self.paginated(answers.tasks_for(request.user), TaskSerializer)
