@@ -75,6 +75,16 @@ def action_confirmation(scenario: str, action: str) -> Callable[[Page], None]:
     return open_it
 
 
+def attempt_drawer(scenario: str) -> Callable[[Page], None]:
+    """Open a stuck saga's first attempt in the drawer, through its deep link."""
+
+    def open_it(page: Page) -> None:
+        page.goto(stuck_saga(page, scenario) + "#attempt-1")
+        page.locator("#attempt-drawer").wait_for()
+
+    return open_it
+
+
 # The README shows overview, saga and definitions-dark; docs/dashboard.md the others.
 PAGES = (
     Shot("overview", go(OVERVIEW)),
@@ -84,6 +94,10 @@ PAGES = (
     Shot("definitions", go("/admin/dashboard/definitions/")),
     Shot("admin-sagas", go("/admin/bpm/sagainstance/")),
     Shot("compose", go("/admin/bpm/sagadefinition/add/")),
+    Shot("saga-attempt", attempt_drawer("bouncing_email")),
+    Shot("tasks", go("/admin/dashboard/tasks/")),
+    Shot("alerts", go("/admin/dashboard/alerts/")),
+    Shot("batches", go("/admin/dashboard/batches/")),
 )
 
 
