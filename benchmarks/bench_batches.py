@@ -45,7 +45,7 @@ TIMEOUT = 3600
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1,000 sagas instead of 10,000")
+    parser.add_argument("--quick", action="store_true", help="300 sagas instead of 10,000")
     parser.add_argument("--sagas", type=int, help="stuck sagas to repair (default 10000)")
     parser.add_argument("--workers", type=int, default=2, help="rqworker processes (default 2)")
     parser.add_argument(
@@ -55,7 +55,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.sagas is None:
-        args.sagas = 1_000 if args.quick else 10_000
+        args.sagas = 300 if args.quick else 10_000
     return args
 
 

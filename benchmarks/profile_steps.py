@@ -112,7 +112,7 @@ def main() -> None:
 def profile(sagas: int, top: int) -> None:
     """Print the SQL of one saga by kind, then profile `sagas` sagas' steps."""
     handlers.declare_all()
-    throughput.steps_per_second(handlers.TRANSACTIONAL, 5, inline_steps=8)  # warm-up
+    throughput.steps_per_second(handlers.TRANSACTIONAL, 5)  # warm-up
 
     kinds, steps = one_saga_by_kind()
     print(f"database: {connection.vendor}; queries of one {steps}-step saga, by kind:")

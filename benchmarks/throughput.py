@@ -68,15 +68,22 @@ def commits_per_second(count: int) -> float:
             cursor.execute("DROP TABLE bench_commit")
 
 
-def steps_per_second(definition: str, sagas: int, *, inline_steps: int) -> float:
-    """Start `sagas` sagas (untimed), then time one SimpleWorker running all their steps."""
-    previous = settings.BPM_INLINE_MAX_STEPS
-    settings.BPM_INLINE_MAX_STEPS = inline_steps
+def steps_per_second(definition: str, sagas: int, *, inline: bool = True) -> float:
+    """Start `sagas` sagas (untimed), then time one SimpleWorker running all their steps.
+
+    With `inline` off, every job runs one step (BPM_INLINE_MAX_STEPS and BPM_JOB_MAX_STEPS 1):
+    what the engine costs without inline continuation.
+    """
+    budgets = {"BPM_INLINE_MAX_STEPS": 1, "BPM_JOB_MAX_STEPS": 1} if not inline else {}
+    previous = {name: getattr(settings, name) for name in budgets}
+    for name, value in budgets.items():
+        setattr(settings, name, value)
     try:
         started = [start(definition) for _ in range(sagas)]
         elapsed = work()
     finally:
-        settings.BPM_INLINE_MAX_STEPS = previous
+        for name, value in previous.items():
+            setattr(settings, name, value)
     require_completed([saga.pk for saga in started])
     return sagas * STEPS / elapsed
 

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -48,9 +49,24 @@ def worker_actor() -> str:
     return f"worker:{name or f'{socket.gethostname()}:{os.getpid()}'}"
 
 
+# A doorbell's job id names its run and token, so a worker that takes one straight from its queue
+# (take_doorbell) needs nothing else from Redis.
+DOORBELL_PREFIX = "bpm-step-"
+
+
 def job_id(run_id: int, token: str) -> str:
     """Return the RQ job id of the doorbell for this run and token."""
-    return f"bpm-step-{run_id}-{token}"
+    return f"{DOORBELL_PREFIX}{run_id}-{token}"
+
+
+def parse_job_id(jid: str) -> tuple[int, str] | None:
+    """Return the run id and token a doorbell's job id names, or None for any other job."""
+    if not jid.startswith(DOORBELL_PREFIX):
+        return None
+    run_id, _, token = jid.removeprefix(DOORBELL_PREFIX).partition("-")
+    if not run_id.isdigit() or not token:
+        return None
+    return int(run_id), token
 
 
 @dataclass(frozen=True)
@@ -135,6 +151,72 @@ def _enqueue(rq_queue: Queue, doorbell: Doorbell, jid: str, pipe: Pipeline) -> N
         status=JobStatus.SCHEDULED,
     )
     rq_queue.schedule_job(job, datetime.now(UTC) + timedelta(seconds=delay), pipeline=pipe)
+
+
+# --- answering the next doorbells of a queue in the same job ------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrentJob:
+    """The RQ job this process is running: the queue it came from and its time limit."""
+
+    queue: str
+    timeout: float
+
+
+def current_job() -> CurrentJob | None:
+    """Return the doorbell job this process runs, or None outside an RQ job."""
+    job = get_current_job()
+    if job is None or not job.origin:
+        return None
+    return CurrentJob(job.origin, float(job.timeout or 0))
+
+
+# Pop the queue's head if it is a doorbell whose job limit fits in what the current job has left,
+# and delete its job (it is answered by the current one); anything else goes back to the head.
+# One round trip, atomic: no other worker sees the job half taken.
+_TAKE_SCRIPT = """
+local jid = redis.call('LPOP', KEYS[1])
+if not jid then
+  return false
+end
+if string.sub(jid, 1, string.len(ARGV[1])) ~= ARGV[1] then
+  redis.call('LPUSH', KEYS[1], jid)
+  return false
+end
+local key = ARGV[2] .. jid
+local limit = tonumber(redis.call('HGET', key, 'timeout') or '0') or 0
+if limit > tonumber(ARGV[3]) then
+  redis.call('LPUSH', KEYS[1], jid)
+  return false
+end
+redis.call('DEL', key)
+return jid
+"""
+_take_scripts: dict[int, Any] = {}
+
+
+def take_doorbell(queue: str, *, max_timeout: float) -> tuple[int, str] | None:
+    """Take the doorbell at the head of `queue` for the current job to answer; return its ids.
+
+    Inline continuation across sagas: a job that has answered its own doorbell answers the next
+    ones waiting in its queue, saving each an RQ job's bookkeeping. The doorbell is taken only if
+    its own job limit (`max_timeout` is what the current job has left) would not be exceeded;
+    a job that is not a doorbell (a batch, an alert, anything enqueued by others) stays at the
+    head for RQ to run. A worker that dies after taking one loses it like any lost doorbell: the
+    run stays PENDING and the sweeper rings it again.
+    """
+    rq_queue = redis_connection.queue(queue)
+    connection = rq_queue.connection
+    script = _take_scripts.get(id(connection))
+    if script is None:
+        script = _take_scripts[id(connection)] = connection.register_script(_TAKE_SCRIPT)
+    taken = script(
+        keys=[rq_queue.key],
+        args=[DOORBELL_PREFIX, Job.redis_job_namespace_prefix, max_timeout],
+        client=connection,
+    )
+    return parse_job_id(as_text(taken)) if taken else None
 
 
 def has_live_job(run: StepRun, queue: str) -> bool:

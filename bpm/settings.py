@@ -283,7 +283,11 @@ BPM_STALL_AFTER = envfloat("BPM_STALL_AFTER", "3600")
 # may go without a saga done before the sweeper rings its doorbell again (its worker died).
 BPM_BATCH_MAX_SAGAS = envint("BPM_BATCH_MAX_SAGAS", "100000")
 BPM_BATCH_REDRIVE_AFTER = envfloat("BPM_BATCH_REDRIVE_AFTER", "60")
+# Inline continuation: one saga's steps in a row, then other sagas' doorbells from the job's queue.
 BPM_INLINE_MAX_STEPS = envint("BPM_INLINE_MAX_STEPS", "8")
+BPM_JOB_MAX_STEPS = envint("BPM_JOB_MAX_STEPS", "64")
+if BPM_INLINE_MAX_STEPS < 1 or BPM_JOB_MAX_STEPS < 1:
+    raise ImproperlyConfigured("BPM_INLINE_MAX_STEPS and BPM_JOB_MAX_STEPS must be at least 1")
 BPM_INLINE_MAX_SECONDS = envfloat("BPM_INLINE_MAX_SECONDS", "2")
 # How often a worker looks for due delayed doorbells while idle, and heartbeats while busy.
 # Finished sagas older than this many days are archived (files under BPM_ARCHIVE_DIR), then
