@@ -145,16 +145,21 @@ def measure(*, samples: int, sagas: int, repeat: int, log_dir: Path) -> RealWork
 
 
 def _latency(samples: int, pause: float = 0.05) -> tuple[float, float]:
-    """Alternate RQ round trips and saga runs against the idle worker; return both medians.
+    """Saga runs, then RQ round trips, against the same idle worker; return both medians.
 
-    The first of each is a warm-up (the worker's first fork, first connections), not counted.
+    One kind at a time: a trivial job runs in a forked horse, before which the worker closes its
+    database connection (a horse must never share it), so alternating the two would make every
+    saga open a new connection, which a worker running only the engine's jobs never does. The
+    first of each is a warm-up (the worker's first connection, its first fork), not counted;
+    `pause` lets the worker go idle again between samples.
     """
-    rq_times: list[float] = []
     saga_times: list[float] = []
     for _ in range(samples + 1):
-        rq_times.append(_rq_round_trip())
-        time.sleep(pause)  # let the worker go idle again
         saga_times.append(_saga_round_trip())
+        time.sleep(pause)
+    rq_times: list[float] = []
+    for _ in range(samples + 1):
+        rq_times.append(_rq_round_trip())
         time.sleep(pause)
     return statistics.median(rq_times[1:]), statistics.median(saga_times[1:])
 
