@@ -8,7 +8,7 @@ import time
 
 from django.conf import settings
 
-from bpm import alert_delivery, batches, engine
+from bpm import alert_delivery, batches, dispatch, engine
 
 
 def answer_doorbell(run_id: int, token: str) -> None:
@@ -35,6 +35,8 @@ ring = answer_doorbell
 
 
 def _budget_left(steps: int, started: float) -> bool:
+    if dispatch.stopping():  # the worker is shutting down: the next step goes to another
+        return False
     elapsed = time.monotonic() - started
     return steps < settings.BPM_INLINE_MAX_STEPS and elapsed < settings.BPM_INLINE_MAX_SECONDS
 
