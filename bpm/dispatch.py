@@ -36,7 +36,7 @@ from bpm.models import StepRun
 log = logging.getLogger(__name__)
 
 # RQ's own limit sits above the step's timeout: the lease is what enforces the step's timeout,
-# the job limit only stops a horse that hangs for good (and leaves room for inline continuation).
+# the job limit only stops a job that hangs for good (and leaves room for inline continuation).
 JOB_TIMEOUT_MARGIN = 30
 # The job every doorbell runs, by dotted path (bpm.tasks keeps the older name `ring` working for
 # doorbells enqueued before an upgrade).

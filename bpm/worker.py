@@ -275,6 +275,22 @@ class Worker(RQWorker):
             beating.stop()
         super().handle_execution_ended(job, queue, heartbeat_ttl)
 
+    def kill_horse(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Kill the work horse, if one runs.
+
+        An engine job runs in this process: RQ's stop-job and kill-horse commands leave it alone
+        (RQ would signal the process group of pid 0, this worker's own); its step's timeout and
+        lease still bound it.
+        """
+        if not self.horse_pid:
+            self.log.warning(
+                "Worker %s: no work horse to kill; an engine job runs in this process until its "
+                "step's timeout",
+                self.name,
+            )
+            return
+        super().kill_horse(sig)
+
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """Warm shutdown: an in-process job finishes its step but continues no further inline."""
         dispatch.note_stop_requested()
