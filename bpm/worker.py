@@ -250,9 +250,11 @@ class Worker(RQWorker):
     def execute_in_process(self, job: Job, queue: Queue) -> None:
         """Run an engine job here, as RQ's SimpleWorker does, heart-beating while it runs."""
         execution = self.prepare_execution(job)
-        with self._heartbeats(job, execution):
-            self.perform_job(job, queue, execution)
-        self.set_state(WorkerStatus.IDLE)
+        try:
+            with self._heartbeats(job, execution):
+                self.perform_job(job, queue, execution)
+        finally:  # also when Redis went away during the job's bookkeeping
+            self.set_state(WorkerStatus.IDLE)
 
     @contextmanager
     def _heartbeats(self, job: Job, execution: Execution) -> Iterator[None]:
