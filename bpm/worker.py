@@ -117,6 +117,9 @@ class Worker(RQWorker):
     It also promotes due delayed jobs and heartbeats every poll interval (module docstring).
     """
 
+    # The heartbeat thread of the engine job running in this process, if one runs.
+    _beating: _Heartbeat | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # A short monitoring interval makes a busy worker heartbeat every poll interval, so the
         # sweeper can tell a dead worker from a busy one well within BPM_REDRIVE_GRACE.
@@ -270,11 +273,11 @@ class Worker(RQWorker):
             yield
         finally:
             self._beating.stop()
+            self._beating = None
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
-        beating = getattr(self, "_beating", None)
-        if beating is not None:
-            beating.stop()
+        if self._beating is not None:  # an in-process job: no heartbeat once it has ended
+            self._beating.stop()
         super().handle_execution_ended(job, queue, heartbeat_ttl)
 
     def kill_horse(self, sig: signal.Signals = signal.SIGKILL) -> None:
