@@ -29,7 +29,7 @@ from bpm.models import AlertDelivery, AlertNotice, AlertRule
 
 log = logging.getLogger(__name__)
 
-JOB_FUNCTION = "bpm.tasks.answer_alert_doorbell"
+JOB_FUNCTION = dispatch.ALERT_JOB_FUNCTION
 # Past the call's own timeout: a lease longer than any send, so only a dead worker outlives it.
 LEASE_MARGIN = 30
 SIGNATURE_HEADER = "X-BPM-Signature"

@@ -1,8 +1,9 @@
 """Doorbells: RQ jobs that carry a StepRun id and its fence token, nothing else.
 
 Everything the engine knows about RQ is here (enqueueing, the liveness of jobs and workers, the
-current worker's name); bpm/worker.py is the worker class `rqworker` runs, and bpm/tasks.py is the
-job function, which takes ids and calls the engine.
+current worker's name, which jobs are the engine's own, whether this worker was asked to stop);
+bpm/worker.py is the worker class `rqworker` runs, and bpm/tasks.py is the job function, which
+takes ids and calls the engine.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -35,11 +37,13 @@ from bpm.models import StepRun
 log = logging.getLogger(__name__)
 
 # RQ's own limit sits above the step's timeout: the lease is what enforces the step's timeout,
-# the job limit only stops a horse that hangs for good (and leaves room for inline continuation).
+# the job limit only stops a job that hangs for good (and leaves room for inline continuation).
 JOB_TIMEOUT_MARGIN = 30
 # The job every doorbell runs, by dotted path (bpm.tasks keeps the older name `ring` working for
 # doorbells enqueued before an upgrade).
 JOB_FUNCTION = "bpm.tasks.answer_doorbell"
+# The job of an alert notice's doorbell (bpm/alert_delivery.py).
+ALERT_JOB_FUNCTION = "bpm.tasks.answer_alert_doorbell"
 
 
 def worker_actor() -> str:
@@ -325,3 +329,43 @@ def ring_batch_now(batch_id: int) -> None:
         result_ttl=600,
         failure_ttl=7 * 24 * 3600,
     )
+
+
+# --- the engine's own jobs, run inside the worker's process (bpm/worker.py) ---------------------
+
+# Every job the engine enqueues. They carry ids only and the database is the truth: a step has
+# its own timeout (bpm/timeout.py) and lease, and a worker that dies mid-job leaves a transaction
+# that rolls back and a run the sweeper takes back, so nothing is gained by isolating them in a
+# forked work horse. bpm's worker runs them in its own process, on the database connection it
+# keeps across jobs; any other job (an application's own, enqueued on the same queues) still
+# runs in a work horse, as RQ runs it.
+ENGINE_JOB_FUNCTIONS = frozenset(
+    {
+        JOB_FUNCTION,
+        "bpm.tasks.ring",  # the doorbell's former name, still carried by older doorbells
+        ALERT_JOB_FUNCTION,
+        BATCH_JOB_FUNCTION,
+    }
+)
+
+
+def is_engine_job(job: Job) -> bool:
+    """Say whether this RQ job is one of the engine's own (a worker runs it without forking)."""
+    return job.func_name in ENGINE_JOB_FUNCTIONS
+
+
+_stop_requested = threading.Event()
+
+
+def stopping() -> bool:
+    """Say whether this worker process was asked to stop (SIGTERM or SIGINT).
+
+    A job that runs in the worker's own process checks it before continuing inline: the step in
+    hand finishes and commits, and the next one is rung for another worker instead.
+    """
+    return _stop_requested.is_set()
+
+
+def note_stop_requested() -> None:
+    """Record that this worker process was asked to stop (called by bpm.worker.Worker)."""
+    _stop_requested.set()

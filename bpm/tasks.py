@@ -45,6 +45,8 @@ class _Budget:
         return time.monotonic() - self.started
 
     def left(self) -> bool:
+        if dispatch.stopping():  # the worker is shutting down: the next step goes to another
+            return False
         return (
             self.steps < settings.BPM_JOB_MAX_STEPS
             and self.elapsed() < settings.BPM_INLINE_MAX_SECONDS

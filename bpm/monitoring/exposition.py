@@ -24,7 +24,7 @@ def render() -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     path = process_slots.directory()
     if path is not None:
-        # Every process's files: gunicorn's workers, RQ's work horses, this one.
+        # Every process's files: gunicorn's workers, the rqworkers and their horses, this one.
         MultiProcessCollector(registry, path=str(path))
     else:
         registry.register(_ThisProcess())

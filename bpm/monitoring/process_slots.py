@@ -1,8 +1,9 @@
 """Which files a process writes its Prometheus samples to, in multiprocess mode.
 
 prometheus_client names each process's files after its pid, and keeps the files of dead processes
-so their counters still count. An RQ worker forks a work horse for every job, so by pid the
-directory would gain two files per job and every scrape would read them all. Instead each process
+so their counters still count. bpm's worker runs the engine's jobs in its own process but forks
+a work horse for any other job, so by pid the directory would gain two files per such job and
+every scrape would read them all. Instead each process
 holds a numbered slot (an exclusive flock on `slot-<n>.lock`) for its life and writes to the files
 of that slot; a slot is free again when its holder dies, and the next process continues the same
 counters. The number of files is bounded by how many processes ever run at once, and two
