@@ -189,11 +189,54 @@ class StepDefinition(models.Model):
         return self.action_http if direction == Direction.FORWARD else self.compensation_http
 
 
+class RememberedRow(models.Model):
+    """A row that remembers the column values it was read with, so the engine writes back only
+    the columns that changed since (bpm.engine._update_row).
+
+    JSON values are remembered as their own copy, so a change made inside a dict in place is
+    seen too. Any other save forgets the values: the row may then differ from them.
+    """
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.forget()
+        super().save(*args, **kwargs)
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        self.forget()
+        super().refresh_from_db(*args, **kwargs)
+
+    def remember(self, loaded: dict[str, Any]) -> None:
+        """Keep these values (by attname), as read from the database, independent of the row's."""
+        self.__dict__[LOADED] = loaded
+
+    def forget(self) -> None:
+        self.__dict__.pop(LOADED, None)
+
+    def changed_fields(self) -> list[models.Field[Any, Any]] | None:
+        """Return the concrete columns whose value differs from the remembered one, in the
+        model's order; None when nothing is remembered (every column must be written)."""
+        loaded: dict[str, Any] | None = self.__dict__.get(LOADED)
+        if loaded is None:
+            return None
+        values = self.__dict__
+        return [
+            f
+            for f in self._meta.concrete_fields
+            if not f.primary_key and values[f.attname] != loaded[f.attname]
+        ]
+
+
+LOADED = "_bpm_loaded"
+
+
 # A stuck saga keeps this much of its failing run's error (lists show it, search reads it).
 STUCK_ERROR_KEPT = 1000
 
 
-class SagaInstance(FSMModelMixin, models.Model):
+class SagaInstance(FSMModelMixin, RememberedRow):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Indexed by saga_version_created (and definition_name by saga_definition_created): the
     # default single-column indexes served no query those do not.
@@ -459,7 +502,7 @@ class SagaInstance(FSMModelMixin, models.Model):
         self.stuck_attempts = 0
 
 
-class StepRun(FSMModelMixin, models.Model):
+class StepRun(FSMModelMixin, RememberedRow):
     saga = models.ForeignKey(SagaInstance, on_delete=models.CASCADE, related_name="step_runs")
     step = models.ForeignKey(StepDefinition, on_delete=models.PROTECT, related_name="runs")
     direction = models.CharField(max_length=16, choices=Direction.choices)
@@ -940,6 +983,8 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
 class Batch(models.Model):
     """One operator action applied to every saga a saved filter matched (bpm/batches.py)."""
 
