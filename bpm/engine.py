@@ -46,7 +46,8 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from bpm import (
     barrier,
@@ -67,6 +68,7 @@ from bpm.declarations import RetryPolicy
 from bpm.errors import Conflict, NotFound, RetryLater, StepFailed
 from bpm.models import (
     Barrier,
+    LoggedEvent,
     RememberedRow,
     SagaDefinition,
     SagaEvent,
@@ -546,11 +548,11 @@ def _insert_run_statement() -> tuple[str, list[models.Field[Any, Any]]]:
 
 
 def _write_events(sagas: Iterable[SagaInstance]) -> None:
-    events: list[SagaEvent] = []
+    events: list[LoggedEvent] = []
     for saga in sagas:
         events.extend(saga.take_events())
     if len(events) > EVENTS_IN_ONE_STATEMENT:  # a sweep's batch: bulk_create sizes the inserts
-        SagaEvent.objects.bulk_create(events)
+        SagaEvent.objects.bulk_create([event.as_model() for event in events])
     elif events:
         _insert_events(events)
 
@@ -559,7 +561,7 @@ def _write_events(sagas: Iterable[SagaInstance]) -> None:
 EVENTS_IN_ONE_STATEMENT = 20
 
 
-def _insert_events(events: list[SagaEvent]) -> None:
+def _insert_events(events: list[LoggedEvent]) -> None:
     """INSERT these events in one statement, as bulk_create does, with its SQL kept per shape.
 
     Nothing reads an event's id after it is written, so none is returned. An event naming the
@@ -572,17 +574,15 @@ def _insert_events(events: list[SagaEvent]) -> None:
     params: list[Any] = []
     by_currval = []
     for event in events:
+        columns = event.columns()
         # A run created in this transaction got its id after the event was logged.
-        run = event.step_run if event.step_run_id is None else None
-        if run is not None and run.pk is None:
-            assert run is inserted, "an event names a run that was never inserted"
+        if event.step_run is not None and event.step_run.pk is None:
+            assert event.step_run is inserted, "an event names a run that was never inserted"
             by_currval.append(True)
-            params.extend(_row_values(event, without_run, add=True))
-            continue
-        if run is not None:
-            event.step_run_id = run.pk
-        by_currval.append(False)
-        params.extend(_row_values(event, fields, add=True))
+            params.extend(_prepared(columns, without_run))
+        else:
+            by_currval.append(False)
+            params.extend(_prepared(columns, fields))
     _write(_insert_events_statement(fields, tuple(by_currval)), params)
 
 
@@ -617,76 +617,84 @@ def _row_values(
 ) -> list[Any]:
     """Return `field.get_db_prep_save(field.pre_save(row, add))` for each field, as `save()` does.
 
+    A field whose `pre_save` makes the value (auto_now) takes the field's own path.
+    """
+    fields = list(fields)
+    if any(_makes_value(f) for f in fields):
+        return [f.get_db_prep_save(f.pre_save(row, add), connection) for f in fields]
+    return _prepared(row.__dict__, fields)
+
+
+def _makes_value(f: models.Field[Any, Any]) -> bool:
+    return bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))
+
+
+def _prepared(values: Mapping[str, Any], fields: Iterable[models.Field[Any, Any]]) -> list[Any]:
+    """Return `field.get_db_prep_save(value)` for each field's value (by attname).
+
     A step prepares some fifty values; Django's generic path costs several calls each. The
     values of the plain kinds a step writes (text, integers, booleans, aware datetimes, UUIDs,
-    None) are prepared here the way those fields do it; anything else (JSON, an expression, a
-    field with auto_now) takes the field's own path.
+    None) are prepared here the way those fields do it; anything else (JSON, an expression)
+    takes the field's own path.
     """
-    values = []
-    state = row.__dict__
-    vendor = connection.vendor
+    prepared = []
+    # The thread's own connection, looked up once rather than through the proxy per value.
+    db = connections[DEFAULT_DB_ALIAS]
+    vendor = db.vendor
     for f in fields:
         prep = _preppers.get((vendor, f))
         if prep is None:
-            prep = _preppers[(vendor, f)] = _prepper(f)
-        values.append(prep(row, state, add))
-    return values
+            prep = _preppers[(vendor, f)] = _prepper(f, db)
+        prepared.append(prep(values[f.attname], db))
+    return prepared
 
 
-Prepper = Callable[[models.Model, dict[str, Any], bool], Any]
+Prepper = Callable[[Any, BaseDatabaseWrapper], Any]
 _preppers: dict[tuple[str, models.Field[Any, Any]], Prepper] = {}
 
 
-def _prepper(f: models.Field[Any, Any]) -> Prepper:
-    def slow(row: models.Model, state: dict[str, Any], add: bool) -> Any:
-        return f.get_db_prep_save(f.pre_save(row, add), connection)
-
-    if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-        return slow
+def _prepper(f: models.Field[Any, Any], db: BaseDatabaseWrapper) -> Prepper:
+    """Return how to prepare this field's value on `db`'s kind of database."""
+    slow = f.get_db_prep_save
     target = f.target_field if isinstance(f, models.ForeignKey) else f
-    attname = f.attname
     plain: tuple[type, ...] = ()
     if isinstance(target, models.BooleanField):
         plain = (bool,)
     elif isinstance(target, models.CharField | models.TextField):
 
-        def text(row: models.Model, state: dict[str, Any], add: bool) -> Any:
-            value = state[attname]
+        def text(value: Any, db: BaseDatabaseWrapper) -> Any:
             # A str (a choices enum's member too) or None is passed on as the field would.
-            return value if value is None or isinstance(value, str) else slow(row, state, add)
+            return value if value is None or isinstance(value, str) else slow(value, db)
 
         return text
     elif isinstance(target, models.IntegerField):  # the auto fields are integer fields too
         plain = (int,)
     elif isinstance(target, models.DateTimeField):
 
-        def aware_datetime(row: models.Model, state: dict[str, Any], add: bool) -> Any:
-            value = state[attname]
+        def aware_datetime(value: Any, db: BaseDatabaseWrapper) -> Any:
             if value is None:
                 return None
             if type(value) is datetime and value.tzinfo is not None:
-                return connection.ops.adapt_datetimefield_value(value)
-            return slow(row, state, add)
+                return db.ops.adapt_datetimefield_value(value)
+            return slow(value, db)
 
         return aware_datetime
     elif isinstance(target, models.UUIDField):
-        native = connection.features.has_native_uuid_field
+        native = db.features.has_native_uuid_field
 
-        def uuid_value(row: models.Model, state: dict[str, Any], add: bool) -> Any:
-            value = state[attname]
+        def uuid_value(value: Any, db: BaseDatabaseWrapper) -> Any:
             if value is None:
                 return None
             if type(value) is uuid.UUID:
                 return value if native else value.hex
-            return slow(row, state, add)
+            return slow(value, db)
 
         return uuid_value
     if not plain:
         return slow
 
-    def plain_value(row: models.Model, state: dict[str, Any], add: bool) -> Any:
-        value = state[attname]
-        return value if value is None or type(value) in plain else slow(row, state, add)
+    def plain_value(value: Any, db: BaseDatabaseWrapper) -> Any:
+        return value if value is None or type(value) in plain else slow(value, db)
 
     return plain_value
 

@@ -99,7 +99,8 @@ def test_the_engine_prepares_each_value_as_the_field_itself_does(the_world):
     with transaction.atomic():
         run, saga = locked_first_run()
         run.claim(actor="test", owner=uuid.uuid4(), lease_until=clock.now())
-        event = saga.unsaved_events[-1]
+        logged = saga.unsaved_events[-1]
+        event = logged.as_model()
 
         def generic(row: models.Model, add: bool) -> list[Any]:
             fields = row._meta.concrete_fields
@@ -109,6 +110,10 @@ def test_the_engine_prepares_each_value_as_the_field_itself_does(the_world):
             fields = row._meta.concrete_fields
             fast = [plain(value) for value in engine._row_values(row, fields, add=add)]
             assert fast == generic(row, add)
+        # An event is written from the values it was logged with, without a model instance.
+        columns = [f for f in event._meta.concrete_fields if not f.primary_key]
+        fast = [plain(value) for value in engine._prepared(logged.columns(), columns)]
+        assert fast == generic(event, True)[1:]
 
 
 def plain(value: Any) -> Any:
