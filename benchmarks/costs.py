@@ -37,7 +37,9 @@ def step_cost(whole_sagas: int) -> StepCost:
     # Redis calls are left out: the worker's own upkeep (heartbeats, registries) makes them vary
     # from run to run, so only the whole saga's are reported.
     marginal = Cost(
-        queries=(long.queries - short.queries) // 4, commits=(long.commits - short.commits) // 4
+        queries=(long.queries - short.queries) // 4,
+        round_trips=(long.round_trips - short.round_trips) // 4,
+        commits=(long.commits - short.commits) // 4,
     )
     return StepCost(marginal=marginal, whole_saga=whole, steps=handlers.STEPS * whole_sagas)
 

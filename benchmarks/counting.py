@@ -11,10 +11,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from redis.client import Pipeline, Redis
 
+from bpm.engine import STATEMENT_SEPARATOR
+
 
 @dataclass
 class Cost:
+    # SQL statements (a string of several, sent in one round trip, counts each)...
     queries: int = 0
+    # ...and the calls that sent them: PostgreSQL's round trips (SQLite's are in-process calls).
+    round_trips: int = 0
     commits: int = 0
     # A pipeline is one round trip carrying several commands.
     redis_round_trips: int = 0
@@ -55,7 +60,8 @@ def counting() -> Iterator[Cost]:
     try:
         with CaptureQueriesContext(connection) as queries:
             yield cost
-        cost.queries = len(queries)
+        cost.round_trips = len(queries)
+        cost.queries = sum(len(q["sql"].split(STATEMENT_SEPARATOR)) for q in queries)
     finally:
         connection._commit = original_commit  # type: ignore[attr-defined]
         Redis.execute_command = original_command  # type: ignore[method-assign]

@@ -75,6 +75,7 @@ def measure_costs(options: Options) -> dict[str, float]:
     due = costs.due_sweep_cost(options.due_runs)
     return {
         "queries_per_step": step.marginal.queries,
+        "round_trips_per_step": step.marginal.round_trips,
         "commits_per_step": step.marginal.commits,
         "queries_per_step_whole_saga": step.whole_saga.queries / step.steps,
         "commits_per_step_whole_saga": step.whole_saga.commits / step.steps,
@@ -165,6 +166,13 @@ ROWS: list[tuple[str, str, str, str, str]] = [
     ),
     ("raw database commits/s (INSERT + COMMIT), for context", "commits_per_s", "", "", ""),
     ("queries per transactional step (marginal)", "queries_per_step", "", "", "<= 6"),
+    (
+        "database round trips per transactional step (marginal; PostgreSQL batches the writes)",
+        "round_trips_per_step",
+        "",
+        "",
+        "",
+    ),
     (
         "queries per step, whole 4-step sagas in one burst (jobs included)",
         "queries_per_step_whole_saga",

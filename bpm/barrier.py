@@ -29,20 +29,31 @@ def _insert(saga: SagaInstance, step: str, operation: str, *, placeholder: bool 
     `ON CONFLICT DO NOTHING` (PostgreSQL and SQLite alike) instead of catching IntegrityError:
     no savepoint is needed, and the transaction stays usable either way.
     """
-    table = connection.ops.quote_name(Barrier._meta.db_table)
+    sql, params = insert_statement(saga.pk, step, operation, placeholder=placeholder)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (saga_id, step, operation, placeholder, created_at)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [
-                _db_value("saga", saga.pk),
-                step,
-                operation,
-                placeholder,
-                _db_value("created_at", clock.now()),
-            ],
-        )
+        cursor.execute(sql, params)
         return cursor.rowcount == 1
+
+
+def insert_statement(
+    saga_id: Any, step: str, operation: str, *, placeholder: bool = False
+) -> tuple[str, list[Any]]:
+    """Return the statement inserting this barrier row unless it exists (rowcount 1 if it did).
+
+    The engine may send it with the claim's lock in one round trip (`enter`'s `inserted`).
+    """
+    table = connection.ops.quote_name(Barrier._meta.db_table)
+    return (
+        f"INSERT INTO {table} (saga_id, step, operation, placeholder, created_at)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        [
+            _db_value("saga", saga_id),
+            step,
+            operation,
+            placeholder,
+            _db_value("created_at", clock.now()),
+        ],
+    )
 
 
 def _db_value(name: str, value: object) -> Any:
@@ -51,10 +62,18 @@ def _db_value(name: str, value: object) -> Any:
     return field.get_db_prep_value(value, connection)
 
 
-def enter(saga: SagaInstance, step: str, direction: str) -> Verdict:
-    """Write this operation's barrier row and say whether the handler may run."""
+def enter(
+    saga: SagaInstance, step: str, direction: str, *, inserted: bool | None = None
+) -> Verdict:
+    """Write this operation's barrier row and say whether the handler may run.
+
+    `inserted` says whether a forward action's row was already inserted by the caller in this
+    transaction (`insert_statement`, sent with the claim): True if that insert made it.
+    """
     if direction == Direction.FORWARD:
-        if _insert(saga, step, Barrier.Operation.ACTION):
+        if inserted is None:
+            inserted = _insert(saga, step, Barrier.Operation.ACTION)
+        if inserted:
             return Verdict.RUN
         placeholder = Barrier.objects.filter(
             saga=saga, step=step, operation=Barrier.Operation.ACTION, placeholder=True

@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -87,9 +87,16 @@ class Doorbell:
 def ring(run: StepRun, *, timeout: float, queue: str) -> None:
     """Enqueue the doorbell when the current transaction commits (now, or at the run's due time).
 
-    Every doorbell of one transaction goes out in one Redis pipeline, after the commit.
+    Every doorbell of one transaction goes out in one Redis pipeline, after the commit. The
+    run's id is read then: a run inserted with the step's other writes gets it when they are
+    sent (bpm.engine), after this call.
     """
-    doorbell = Doorbell(run.id, str(run.token), run.due_at, timeout, queue)
+    token, due_at = str(run.token), run.due_at
+
+    def doorbell() -> Doorbell:
+        assert run.id is not None, "a doorbell rang for a run that was never inserted"
+        return Doorbell(run.id, token, due_at, timeout, queue)
+
     connection = transaction.get_connection()
     # The batch is found among the transaction's own on-commit callbacks, so a rollback (which
     # discards them) discards it too.
@@ -103,10 +110,10 @@ def ring(run: StepRun, *, timeout: float, queue: str) -> None:
 
 @dataclass
 class _Batch:
-    doorbells: list[Doorbell]
+    doorbells: list[Callable[[], Doorbell]]
 
     def ring(self) -> None:
-        ring_all(self.doorbells)
+        ring_all([doorbell() for doorbell in self.doorbells])
 
 
 def ring_now(run_id: int, token: str, due_at: datetime, timeout: float, queue: str) -> None:

@@ -36,15 +36,18 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from bpm import (
     barrier,
@@ -64,6 +67,9 @@ from bpm.context import StepContext
 from bpm.declarations import RetryPolicy
 from bpm.errors import Conflict, NotFound, RetryLater, StepFailed
 from bpm.models import (
+    Barrier,
+    LoggedEvent,
+    RememberedRow,
     SagaDefinition,
     SagaEvent,
     SagaInstance,
@@ -150,11 +156,59 @@ def latest_runs(saga: SagaInstance) -> LatestRuns:
     """Return the newest run of each (step name, direction)."""
     steps = {step.id: step for step in definitions.steps_of(saga.definition_id)}
     runs: LatestRuns = {}
-    for run in StepRun.objects.filter(saga=saga).order_by("id"):
+    for run in _read_runs(saga.pk):
         run.step = steps[run.step_id]
         run.saga = saga
         runs[(run.step.name, run.direction)] = run
     return runs
+
+
+def _read_runs(saga_id: uuid.UUID) -> list[StepRun]:
+    """Read a saga's runs in id order: `StepRun.objects.filter(saga=...).order_by("id")`, with
+    its SQL kept per database rather than compiled by the ORM for every job."""
+    if connection.vendor not in _runs_statements:
+        quote = connection.ops.quote_name
+        meta = StepRun._meta
+        saga_fk = meta.get_field("saga")
+        assert isinstance(saga_fk, models.ForeignKey)
+        fields = [(meta.db_table, f) for f in meta.concrete_fields]
+        _runs_statements[connection.vendor] = (
+            f"SELECT {', '.join(quote(f.column) for _, f in fields)} FROM {quote(meta.db_table)}"
+            f" WHERE {quote(saga_fk.column)} = %s ORDER BY {quote(meta.pk.column)}",
+            _converted_columns(fields),
+        )
+    sql, columns = _runs_statements[connection.vendor]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql, [StepRun._meta.get_field("saga").get_db_prep_value(saga_id, connection)]
+        )
+        rows = cursor.fetchall()
+    names = [f.attname for f in StepRun._meta.concrete_fields]
+    return [StepRun.from_db(connection.alias, names, _converted(row, columns)) for row in rows]
+
+
+Columns = list[tuple[Any, list[Any]]]
+_runs_statements: dict[str, tuple[str, Columns]] = {}
+
+
+def _converted_columns(fields: list[tuple[str, models.Field[Any, Any]]]) -> Columns:
+    """Return each (table, field)'s column and its converters, in the ORM's order: the
+    backend's converters, then the column's own."""
+    columns = []
+    for table, f in fields:
+        col = f.get_col(table)
+        converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        columns.append((col, converters))
+    return columns
+
+
+def _converted(row: Iterable[Any], columns: Columns) -> list[Any]:
+    values = []
+    for value, (col, converters) in zip(row, columns, strict=True):
+        for convert in converters:
+            value = convert(value, col, connection)
+        values.append(value)
+    return values
 
 
 def plan_inputs(
@@ -183,9 +237,14 @@ def _step(saga: SagaInstance, step_id: int) -> StepDefinition:
     return next(s for s in definitions.steps_of(saga.definition_id) if s.id == step_id)
 
 
-def _lock_run(run_id: int, view: SagaRows | None) -> tuple[SagaRows, StepRun] | None:
-    """Lock the run's saga and read both in one query; reuse the view's runs while it is current."""
-    locked = _read_run_locking_saga(run_id)
+def _lock_run(
+    run_id: int, view: SagaRows | None, ahead: BarrierAhead | None = None
+) -> tuple[SagaRows, StepRun] | None:
+    """Lock the run's saga and read both in one query; reuse the view's runs while it is current.
+
+    With `ahead`, the barrier row goes in the same round trip, after the lock (PostgreSQL).
+    """
+    locked = _read_run_locking_saga(run_id, ahead)
     if locked is None:
         return None
     run, saga = locked
@@ -209,28 +268,53 @@ def _lock_run(run_id: int, view: SagaRows | None) -> tuple[SagaRows, StepRun] | 
     return view, run
 
 
-def _read_run_locking_saga(run_id: int) -> tuple[StepRun, SagaInstance] | None:
+def _read_run_locking_saga(
+    run_id: int, ahead: BarrierAhead | None = None
+) -> tuple[StepRun, SagaInstance] | None:
     """Read a run and its saga in one query that locks the saga row (`FOR UPDATE OF`).
 
     The query `StepRun.objects.select_related("saga").select_for_update(of=("saga",))` makes,
     with its SQL kept per database rather than compiled by the ORM for every step; the rows are
-    converted by the fields' own converters, as the ORM does.
+    converted by the fields' own converters, as the ORM does. With `ahead`, its barrier insert
+    follows in the same string (one round trip), and `ahead.inserted` says whether it inserted.
     """
     sql, columns = _lock_statement()
+    params: list[Any] = [run_id]
+    if ahead is not None:
+        insert, insert_params = barrier.insert_statement(
+            ahead.saga_id, ahead.step, Barrier.Operation.ACTION
+        )
+        sql, params = f"{sql}{STATEMENT_SEPARATOR}{insert}", [*params, *insert_params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [run_id])
+        cursor.execute(sql, params)
         row = cursor.fetchone()
+        if ahead is not None:
+            cursor.nextset()
+            ahead.inserted = cursor.rowcount == 1
     if row is None:
         return None
     values = []
-    for value, (col, converters) in zip(row, columns, strict=True):
+    remembered = []
+    for raw, (col, converters) in zip(row, columns, strict=True):
+        value = raw
         for convert in converters:
             value = convert(value, col, connection)
         values.append(value)
+        if isinstance(col.target, models.JSONField):
+            # A copy of its own: a change made inside the row's dict must not change this one.
+            copy = raw
+            for convert in converters:
+                copy = convert(copy, col, connection)
+            remembered.append(copy)
+        else:
+            remembered.append(value)
     run_fields = [f.attname for f in StepRun._meta.concrete_fields]
     saga_fields = [f.attname for f in SagaInstance._meta.concrete_fields]
-    run = StepRun.from_db(connection.alias, run_fields, values[: len(run_fields)])
-    saga = SagaInstance.from_db(connection.alias, saga_fields, values[len(run_fields) :])
+    split = len(run_fields)
+    run = StepRun.from_db(connection.alias, run_fields, values[:split])
+    saga = SagaInstance.from_db(connection.alias, saga_fields, values[split:])
+    run.remember(dict(zip(run_fields, remembered[:split], strict=True)))
+    saga.remember(dict(zip(saga_fields, remembered[split:], strict=True)))
     run.saga = saga
     return run, saga
 
@@ -246,12 +330,7 @@ def _lock_statement() -> tuple[str, list[tuple[Any, list[Any]]]]:
             *((runs, f) for f in StepRun._meta.concrete_fields),
             *((sagas, f) for f in SagaInstance._meta.concrete_fields),
         ]
-        columns = []
-        for table, f in fields:
-            col = f.get_col(table)
-            # In the ORM's order: the backend's converters, then the column's own.
-            converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            columns.append((col, converters))
+        columns = _converted_columns(fields)
         saga_fk = StepRun._meta.get_field("saga")
         assert isinstance(saga_fk, models.ForeignKey)
         lock = ""
@@ -281,28 +360,120 @@ def lock_saga(saga_id: uuid.UUID) -> SagaRows:
 
 def _save(saga: SagaInstance, *runs: StepRun, saga_fields: Iterable[str] | None = None) -> None:
     """Write the changed runs, the saga row and every event they logged (one insert)."""
-    for run in runs:
-        _update_row(run)
-    _update_row(saga, saga_fields)
-    _write_events([saga])
+    with _one_round_trip():
+        for run in runs:
+            _update_row(run)
+        _update_row(saga, saga_fields)
+        _write_events([saga])
+
+
+# --- the statements of one save, in one round trip ---------------------------------------------
+#
+# A step's writes (its run, the next run, the saga row, the events) do not depend on each other's
+# results, except the events that name a run inserted with them. On PostgreSQL they are sent as
+# one string of statements (Django's psycopg cursor binds parameters on the client, so a string
+# may hold several), which saves a network round trip per statement; an event names the run
+# inserted before it in the same string by the sequence's `currval`. SQLite is in the process:
+# its statements go one by one, as they come.
+
+# Joins the statements of one round trip; tests and benchmarks split on it to count statements.
+STATEMENT_SEPARATOR = ";\n/* bpm: next statement */ "
+
+
+@dataclass
+class _Statement:
+    sql: str
+    params: list[Any]
+    # Reads the statement's own result (its rowcount, its RETURNING row).
+    check: Callable[[Any], None] | None
+
+
+@dataclass
+class _RoundTrip:
+    statements: list[_Statement] = field(default_factory=list)
+    # The run whose INSERT is among the statements: an event naming it uses `currval`.
+    inserted_run: StepRun | None = None
+
+    def send(self) -> None:
+        statements, self.statements, self.inserted_run = self.statements, [], None
+        if not statements:
+            return
+        sql = STATEMENT_SEPARATOR.join(statement.sql for statement in statements)
+        params = [param for statement in statements for param in statement.params]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            for i, statement in enumerate(statements):
+                if i:
+                    cursor.nextset()
+                if statement.check is not None:
+                    statement.check(cursor)
+
+
+class _Pending(threading.local):
+    round_trip: _RoundTrip | None = None
+
+
+_pending = _Pending()
+
+
+@contextmanager
+def _one_round_trip() -> Iterator[None]:
+    """Send the statements written inside the block together when it ends (PostgreSQL).
+
+    Nothing inside may read what they write. Nested blocks join the outermost one.
+    """
+    if _pending.round_trip is not None or connection.vendor != "postgresql":
+        yield
+        return
+    _pending.round_trip = _RoundTrip()
+    try:
+        yield
+        _pending.round_trip.send()
+    finally:
+        _pending.round_trip = None
+
+
+def _write(sql: str, params: list[Any], check: Callable[[Any], None] | None = None) -> None:
+    """Run this statement now, or with the others of the round trip being gathered."""
+    if _pending.round_trip is not None:
+        _pending.round_trip.statements.append(_Statement(sql, params, check))
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if check is not None:
+            check(cursor)
 
 
 def _update_row(row: models.Model, fields: Iterable[str] | None = None) -> None:
-    """UPDATE an existing row's columns (all, or `fields`), as `save()` does for a locked row.
+    """UPDATE an existing row's changed columns (or `fields`), as `save()` does for a locked row.
 
-    The same statement as `save()`, without building it through the ORM each step: its SQL is
-    kept per model, columns and database (no data is cached). A row never saved goes through
-    `save()`.
+    A row read by the engine's lock (`RememberedRow`) writes only the columns that differ from
+    what was read, so a step does not serialise the saga's input and context when it did not
+    change them; any other row writes every column. The SQL is kept per model, columns and
+    database (no data is cached). A row never saved goes through `save()`.
     """
     if row._state.adding:
         row.save(update_fields=fields)
         return
-    sql, columns = _update_statement(type(row), tuple(fields) if fields is not None else None)
-    values = [field.get_db_prep_save(field.pre_save(row, False), connection) for field in columns]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, row._meta.pk.get_db_prep_value(row.pk, connection)])
+    model = type(row)
+    if fields is not None:
+        key: tuple[str, ...] | None = tuple(fields)
+    else:
+        changed = row.changed_fields() if isinstance(row, RememberedRow) else None
+        key = None if changed is None else tuple(f.attname for f in changed)
+        if key == ():
+            return  # nothing changed since the row was read under the lock
+    if isinstance(row, RememberedRow):
+        row.forget()  # once written, the remembered values are no longer the row's
+    sql, columns = _update_statement(model, key)
+    values = _row_values(row, columns, add=False)
+    pk = row.pk
+
+    def check(cursor: Any) -> None:
         if cursor.rowcount != 1:
-            raise DatabaseError(f"{type(row).__name__} {row.pk} vanished under its lock")
+            raise DatabaseError(f"{model.__name__} {pk} vanished under its lock")
+
+    _write(sql, [*values, row._meta.pk.get_db_prep_value(pk, connection)], check)
 
 
 _update_statements: dict[
@@ -331,12 +502,57 @@ def _update_statement(
     return _update_statements[key]
 
 
+def _insert_run(run: StepRun) -> None:
+    """INSERT a new run, as `save()` does, with its SQL kept per database.
+
+    Its id is set when the statement has run: within a round trip being gathered, that is when
+    the round trip is sent (an event naming the run meanwhile uses `currval`). Only one run of a
+    round trip can be named that way, so a second one sends the first.
+    """
+    pending = _pending.round_trip
+    if pending is not None and pending.inserted_run is not None:
+        pending.send()
+    sql, fields = _insert_run_statement()
+    values = _row_values(run, fields, add=True)
+
+    def check(cursor: Any) -> None:
+        if connection.features.can_return_columns_from_insert:
+            run.pk = cursor.fetchone()[0]
+        else:
+            run.pk = cursor.lastrowid
+        run._state.adding = False
+        run._state.db = connection.alias
+
+    _write(sql, values, check)
+    if pending is not None:
+        pending.inserted_run = run
+
+
+_insert_run_statements: dict[str, tuple[str, list[models.Field[Any, Any]]]] = {}
+
+
+def _insert_run_statement() -> tuple[str, list[models.Field[Any, Any]]]:
+    if connection.vendor not in _insert_run_statements:
+        meta = StepRun._meta
+        fields = [f for f in meta.concrete_fields if not f.primary_key]
+        quote = connection.ops.quote_name
+        returning = ""
+        if connection.features.can_return_columns_from_insert:
+            returning = f" RETURNING {quote(meta.pk.column)}"
+        _insert_run_statements[connection.vendor] = (
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+            f" VALUES ({', '.join(['%s'] * len(fields))}){returning}",
+            fields,
+        )
+    return _insert_run_statements[connection.vendor]
+
+
 def _write_events(sagas: Iterable[SagaInstance]) -> None:
-    events: list[SagaEvent] = []
+    events: list[LoggedEvent] = []
     for saga in sagas:
         events.extend(saga.take_events())
     if len(events) > EVENTS_IN_ONE_STATEMENT:  # a sweep's batch: bulk_create sizes the inserts
-        SagaEvent.objects.bulk_create(events)
+        SagaEvent.objects.bulk_create([event.as_model() for event in events])
     elif events:
         _insert_events(events)
 
@@ -345,32 +561,142 @@ def _write_events(sagas: Iterable[SagaInstance]) -> None:
 EVENTS_IN_ONE_STATEMENT = 20
 
 
-def _insert_events(events: list[SagaEvent]) -> None:
-    """INSERT these events in one statement, as bulk_create does, with its SQL kept per count.
+def _insert_events(events: list[LoggedEvent]) -> None:
+    """INSERT these events in one statement, as bulk_create does, with its SQL kept per shape.
 
-    Nothing reads an event's id after it is written, so none is returned.
+    Nothing reads an event's id after it is written, so none is returned. An event naming the
+    run inserted in the same round trip, whose id is not known yet, names it by `currval`.
     """
     fields = [f for f in SagaEvent._meta.concrete_fields if not f.primary_key]
-    key = (connection.vendor, len(events))
+    without_run = [f for f in fields if f.attname != "step_run_id"]
+    pending = _pending.round_trip
+    inserted = pending.inserted_run if pending is not None else None
+    params: list[Any] = []
+    by_currval = []
+    for event in events:
+        columns = event.columns()
+        # A run created in this transaction got its id after the event was logged.
+        if event.step_run is not None and event.step_run.pk is None:
+            assert event.step_run is inserted, "an event names a run that was never inserted"
+            by_currval.append(True)
+            params.extend(_prepared(columns, without_run))
+        else:
+            by_currval.append(False)
+            params.extend(_prepared(columns, fields))
+    _write(_insert_events_statement(fields, tuple(by_currval)), params)
+
+
+def _insert_events_statement(
+    fields: list[models.Field[Any, Any]], by_currval: tuple[bool, ...]
+) -> str:
+    key = (connection.vendor, by_currval)
     if key not in _insert_statements:
         quote = connection.ops.quote_name
+        run_table = StepRun._meta.db_table
+        currval = f"currval(pg_get_serial_sequence('{run_table}', 'id'))"
         row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        named = (
+            "(" + ", ".join(currval if f.attname == "step_run_id" else "%s" for f in fields) + ")"
+        )
         _insert_statements[key] = (
             f"INSERT INTO {quote(SagaEvent._meta.db_table)}"
             f" ({', '.join(quote(f.column) for f in fields)})"
-            f" VALUES {', '.join([row] * len(events))}"
+            f" VALUES {', '.join(named if n else row for n in by_currval)}"
         )
-    params: list[Any] = []
-    for event in events:
-        # A run created in this transaction got its id after the event was logged.
-        if event.step_run_id is None and event.step_run is not None:
-            event.step_run_id = event.step_run.pk
-        params.extend(f.get_db_prep_save(f.pre_save(event, True), connection) for f in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_statements[key], params)
+    return _insert_statements[key]
 
 
-_insert_statements: dict[tuple[str, int], str] = {}
+_insert_statements: dict[tuple[str, tuple[bool, ...]], str] = {}
+
+
+# --- a row's values as the database takes them -------------------------------------------------
+
+
+def _row_values(
+    row: models.Model, fields: Iterable[models.Field[Any, Any]], *, add: bool
+) -> list[Any]:
+    """Return `field.get_db_prep_save(field.pre_save(row, add))` for each field, as `save()` does.
+
+    A field whose `pre_save` makes the value (auto_now) takes the field's own path.
+    """
+    fields = list(fields)
+    if any(_makes_value(f) for f in fields):
+        return [f.get_db_prep_save(f.pre_save(row, add), connection) for f in fields]
+    return _prepared(row.__dict__, fields)
+
+
+def _makes_value(f: models.Field[Any, Any]) -> bool:
+    return bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False))
+
+
+def _prepared(values: Mapping[str, Any], fields: Iterable[models.Field[Any, Any]]) -> list[Any]:
+    """Return `field.get_db_prep_save(value)` for each field's value (by attname).
+
+    A step prepares some fifty values; Django's generic path costs several calls each. The
+    values of the plain kinds a step writes (text, integers, booleans, aware datetimes, UUIDs,
+    None) are prepared here the way those fields do it; anything else (JSON, an expression)
+    takes the field's own path.
+    """
+    prepared = []
+    # The thread's own connection, looked up once rather than through the proxy per value.
+    db = connections[DEFAULT_DB_ALIAS]
+    vendor = db.vendor
+    for f in fields:
+        prep = _preppers.get((vendor, f))
+        if prep is None:
+            prep = _preppers[(vendor, f)] = _prepper(f, db)
+        prepared.append(prep(values[f.attname], db))
+    return prepared
+
+
+Prepper = Callable[[Any, BaseDatabaseWrapper], Any]
+_preppers: dict[tuple[str, models.Field[Any, Any]], Prepper] = {}
+
+
+def _prepper(f: models.Field[Any, Any], db: BaseDatabaseWrapper) -> Prepper:
+    """Return how to prepare this field's value on `db`'s kind of database."""
+    slow = f.get_db_prep_save
+    target = f.target_field if isinstance(f, models.ForeignKey) else f
+    plain: tuple[type, ...] = ()
+    if isinstance(target, models.BooleanField):
+        plain = (bool,)
+    elif isinstance(target, models.CharField | models.TextField):
+
+        def text(value: Any, db: BaseDatabaseWrapper) -> Any:
+            # A str (a choices enum's member too) or None is passed on as the field would.
+            return value if value is None or isinstance(value, str) else slow(value, db)
+
+        return text
+    elif isinstance(target, models.IntegerField):  # the auto fields are integer fields too
+        plain = (int,)
+    elif isinstance(target, models.DateTimeField):
+
+        def aware_datetime(value: Any, db: BaseDatabaseWrapper) -> Any:
+            if value is None:
+                return None
+            if type(value) is datetime and value.tzinfo is not None:
+                return db.ops.adapt_datetimefield_value(value)
+            return slow(value, db)
+
+        return aware_datetime
+    elif isinstance(target, models.UUIDField):
+        native = db.features.has_native_uuid_field
+
+        def uuid_value(value: Any, db: BaseDatabaseWrapper) -> Any:
+            if value is None:
+                return None
+            if type(value) is uuid.UUID:
+                return value if native else value.hex
+            return slow(value, db)
+
+        return uuid_value
+    if not plain:
+        return slow
+
+    def plain_value(value: Any, db: BaseDatabaseWrapper) -> Any:
+        return value if value is None or type(value) in plain else slow(value, db)
+
+    return plain_value
 
 
 # --- starting and following the plan ---------------------------------------------------------
@@ -414,11 +740,11 @@ def start(
 
 def follow_plan(
     saga: SagaInstance, runs: LatestRuns, *, actor: str, inline_queue: str | None = None
-) -> Continuation | None:
+) -> StepRun | None:
     """Apply the planner's decisions until the saga waits or ends; the caller saves the saga.
 
     `runs` is kept current as runs are created. Returns the next run when it may be continued
-    inline on `inline_queue` instead of rung.
+    inline on `inline_queue` instead of rung (its id is known once the caller has saved).
     """
     while True:
         specs, states = plan_inputs(saga, runs)
@@ -467,7 +793,7 @@ def _schedule(
     *,
     actor: str,
     inline_queue: str | None,
-) -> Continuation | None:
+) -> StepRun | None:
     """Create a run of each step the decision starts, ringing all but the one continued inline.
 
     Parallel steps are scheduled in the same transaction; their doorbells ring on its commit,
@@ -484,7 +810,7 @@ def _schedule(
         )
         runs[(step.name, run.direction)] = run
         if continuation is None and inline_queue is not None and step.queue == inline_queue:
-            continuation = Continuation(run.id, str(run.token), SagaRows(saga, runs))
+            continuation = run
             continue
         dispatch.ring(run, timeout=step.timeout, queue=step.queue)
     return continuation
@@ -500,8 +826,8 @@ def schedule_run(
     generation: int = 0,
 ) -> StepRun:
     """Create a PENDING run of this step and, unless told not to, ring its doorbell on commit."""
-    run = StepRun.objects.create(saga=saga, step=step, direction=direction, generation=generation)
-    run.saga = saga
+    run = StepRun(saga=saga, step=step, direction=direction, generation=generation)
+    _insert_run(run)
     run.schedule(actor=actor)
     if ring:
         dispatch.ring(run, timeout=step.timeout, queue=step.queue)
@@ -526,34 +852,98 @@ def execute(
 
 
 def _execute(
-    run_id: int, token: str, view: SagaRows | None, *, actor: str, inline: bool
+    run_id: int,
+    token: str,
+    view: SagaRows | None,
+    *,
+    actor: str,
+    inline: bool,
+    look_ahead: bool = True,
 ) -> Continuation | None:
+    ahead = _barrier_ahead(run_id, view) if look_ahead else None
     try:
         with transaction.atomic():
-            claimed = claim(run_id, token, view, actor=actor)
+            claimed = claim(run_id, token, view, actor=actor, ahead=ahead)
+            if ahead is not None and (claimed is None or not ahead.fits(*claimed)):
+                raise _AheadMissed  # rolls the barrier row back with everything else
             if claimed is None:
                 return None
             view, run, handler, owner = claimed
             if handler is None:
                 return _begin_wait(view, run, actor=actor, inline=inline)
             if handler.transactional:
-                outcome = _run_behind_barrier(view.saga, run, handler, actor=actor)
+                entered = ahead.inserted if ahead is not None else None
+                outcome = _run_behind_barrier(view.saga, run, handler, actor=actor, entered=entered)
                 return record(view, run, outcome, actor=actor, inline=inline)
             _save(view.saga, run, saga_fields=["updated_at"])
     except _HandlerRaised as raised:
         return _record_raised(run_id, token, raised.exc, actor=actor, inline=inline)
+    except _AheadMissed:
+        # Refused, or not the step foreseen: claim again the ordinary way (nothing committed).
+        return _execute(run_id, token, None, actor=actor, inline=inline, look_ahead=False)
     return _finish_at_least_once(view, run, handler, owner, actor=actor, inline=inline)
 
 
+@dataclass
+class BarrierAhead:
+    """The barrier row of a transactional action continued inline, sent with the claim's lock.
+
+    The worker knows the run it continues, so on PostgreSQL the row is inserted in the lock's
+    round trip rather than in one of its own. The claim still decides: if it refuses the run, or
+    the run is not the one foreseen, the transaction rolls back (the row with it) and the run
+    is claimed again the ordinary way.
+    """
+
+    saga_id: uuid.UUID
+    step: str
+    handler: registry.Handler
+    inserted: bool | None = None
+
+    def fits(
+        self, view: SagaRows, run: StepRun, handler: registry.Handler | None, owner: uuid.UUID
+    ) -> bool:
+        return (
+            view.saga.pk == self.saga_id
+            and run.direction == Direction.FORWARD
+            and run.barrier_step == self.step
+            and handler is self.handler
+        )
+
+
+class _AheadMissed(Exception):
+    """The claim did not take the run the barrier row was written ahead for."""
+
+
+def _barrier_ahead(run_id: int, view: SagaRows | None) -> BarrierAhead | None:
+    """Foresee the barrier row of this run when it is a transactional action continued inline
+    on PostgreSQL (where a round trip saves a network exchange); None otherwise."""
+    if view is None or view.runs is None or connection.vendor != "postgresql":
+        return None
+    run = next((r for r in view.runs.values() if r.pk == run_id), None)
+    if run is None or run.direction != Direction.FORWARD or run.status != StepStatus.PENDING:
+        return None
+    step = run.step
+    if step.wait or step.http_call(Direction.FORWARD) is not None:
+        return None
+    try:
+        handler = registry.get_handler(step.handler_name(Direction.FORWARD))
+    except KeyError:
+        return None
+    if not handler.transactional:
+        return None
+    return BarrierAhead(view.saga.pk, run.barrier_step, handler)
+
+
 def claim(
-    run_id: int, token: str, view: SagaRows | None, *, actor: str
+    run_id: int, token: str, view: SagaRows | None, *, actor: str, ahead: BarrierAhead | None = None
 ) -> tuple[SagaRows, StepRun, registry.Handler | None, uuid.UUID] | None:
     """Lock the saga and claim the run for this doorbell, or return None when it may not.
 
     The one place a worker takes a run: the claim is checked and made under the saga's lock.
-    The handler is None for a signal or task wait, which runs nothing.
+    The handler is None for a signal or task wait, which runs nothing. `ahead` is a barrier row
+    sent with the lock (`BarrierAhead`); the caller rolls back if the claim does not fit it.
     """
-    locked = _lock_run(run_id, view)
+    locked = _lock_run(run_id, view, ahead)
     if locked is None:
         log.warning("doorbell for unknown step run %s ignored", run_id)
         return None
@@ -626,11 +1016,19 @@ def _stop_for_missing_handler(
 
 
 def _run_behind_barrier(
-    saga: SagaInstance, run: StepRun, handler: registry.Handler, *, actor: str
+    saga: SagaInstance,
+    run: StepRun,
+    handler: registry.Handler,
+    *,
+    actor: str,
+    entered: bool | None = None,
 ) -> Outcome:
-    """Enter the barrier and run the handler; what either raises comes out as _HandlerRaised."""
+    """Enter the barrier and run the handler; what either raises comes out as _HandlerRaised.
+
+    `entered` is whether the barrier row sent with the claim was inserted (None: not sent).
+    """
     try:
-        verdict = barrier.enter(saga, run.barrier_step, run.direction)
+        verdict = barrier.enter(saga, run.barrier_step, run.direction, inserted=entered)
         if verdict is barrier.Verdict.RUN:
             return _call(handler, run)
     except Exception as exc:
@@ -994,15 +1392,18 @@ def record(
         case OutcomeKind.FAULT:
             assert outcome.error is not None
             _record_fault(saga, run, outcome.error, actor=actor)
-    _update_row(run)
-    continuation = None
-    if saga.is_active:
-        inline_queue = run.step.queue if inline else None
-        continuation = follow_plan(saga, runs, actor=actor, inline_queue=inline_queue)
-    else:
-        _settle_flagged(saga, runs, actor=actor)
-    _save(saga)
-    return continuation
+    with _one_round_trip():
+        _update_row(run)
+        following = None
+        if saga.is_active:
+            inline_queue = run.step.queue if inline else None
+            following = follow_plan(saga, runs, actor=actor, inline_queue=inline_queue)
+        else:
+            _settle_flagged(saga, runs, actor=actor)
+        _save(saga)
+    if following is None:
+        return None
+    return Continuation(following.id, str(following.token), SagaRows(saga, runs))
 
 
 def _settle_flagged(saga: SagaInstance, runs: LatestRuns, *, actor: str) -> bool:

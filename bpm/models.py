@@ -8,6 +8,7 @@ events in one insert, in the same transaction.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -189,11 +190,54 @@ class StepDefinition(models.Model):
         return self.action_http if direction == Direction.FORWARD else self.compensation_http
 
 
+class RememberedRow(models.Model):
+    """A row that remembers the column values it was read with, so the engine writes back only
+    the columns that changed since (bpm.engine._update_row).
+
+    JSON values are remembered as their own copy, so a change made inside a dict in place is
+    seen too. Any other save forgets the values: the row may then differ from them.
+    """
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.forget()
+        super().save(*args, **kwargs)
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        self.forget()
+        super().refresh_from_db(*args, **kwargs)
+
+    def remember(self, loaded: dict[str, Any]) -> None:
+        """Keep these values (by attname), as read from the database, independent of the row's."""
+        self.__dict__[LOADED] = loaded
+
+    def forget(self) -> None:
+        self.__dict__.pop(LOADED, None)
+
+    def changed_fields(self) -> list[models.Field[Any, Any]] | None:
+        """Return the concrete columns whose value differs from the remembered one, in the
+        model's order; None when nothing is remembered (every column must be written)."""
+        loaded: dict[str, Any] | None = self.__dict__.get(LOADED)
+        if loaded is None:
+            return None
+        values = self.__dict__
+        return [
+            f
+            for f in self._meta.concrete_fields
+            if not f.primary_key and values[f.attname] != loaded[f.attname]
+        ]
+
+
+LOADED = "_bpm_loaded"
+
+
 # A stuck saga keeps this much of its failing run's error (lists show it, search reads it).
 STUCK_ERROR_KEPT = 1000
 
 
-class SagaInstance(FSMModelMixin, models.Model):
+class SagaInstance(FSMModelMixin, RememberedRow):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Indexed by saga_version_created (and definition_name by saga_definition_created): the
     # default single-column indexes served no query those do not.
@@ -346,26 +390,42 @@ class SagaInstance(FSMModelMixin, models.Model):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
-    def log(self, type: str, actor: str, message: str = "", **fields: Any) -> SagaEvent:
+    def log(
+        self,
+        type: str,
+        actor: str,
+        message: str = "",
+        *,
+        step_run: StepRun | None = None,
+        attempt: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> LoggedEvent:
         """Append an event to this saga's timeline, to be written with the saga's rows.
 
         The engine writes every event of a transaction in one insert when it saves the saga
         (`take_events`), so a transition and its event still commit together.
         """
         self.updated_at = clock.now()
-        event = SagaEvent(
-            saga=self, type=type, actor=actor, message=message, at=self.updated_at, **fields
+        event = LoggedEvent(
+            self,
+            step_run,
+            type,
+            self.updated_at,
+            attempt,
+            actor,
+            message,
+            {} if data is None else data,
         )
         self.unsaved_events.append(event)
         return event
 
     @property
-    def unsaved_events(self) -> list[SagaEvent]:
+    def unsaved_events(self) -> list[LoggedEvent]:
         """Return the events logged since the engine last wrote this saga's rows."""
-        events: list[SagaEvent] = self.__dict__.setdefault("_unsaved_events", [])
+        events: list[LoggedEvent] = self.__dict__.setdefault("_unsaved_events", [])
         return events
 
-    def take_events(self) -> list[SagaEvent]:
+    def take_events(self) -> list[LoggedEvent]:
         """Return the unsaved events and forget them (the caller writes them)."""
         return self.__dict__.pop("_unsaved_events", [])
 
@@ -459,7 +519,7 @@ class SagaInstance(FSMModelMixin, models.Model):
         self.stuck_attempts = 0
 
 
-class StepRun(FSMModelMixin, models.Model):
+class StepRun(FSMModelMixin, RememberedRow):
     saga = models.ForeignKey(SagaInstance, on_delete=models.CASCADE, related_name="step_runs")
     step = models.ForeignKey(StepDefinition, on_delete=models.PROTECT, related_name="runs")
     direction = models.CharField(max_length=16, choices=Direction.choices)
@@ -516,10 +576,13 @@ class StepRun(FSMModelMixin, models.Model):
         name: str = self.step.name
         return f"{name}#rerun-{self.generation}" if self.generation else name
 
-    def log(self, type: str, actor: str, message: str = "", **fields: Any) -> SagaEvent:
+    def log(
+        self, type: str, actor: str, message: str = "", *, data: dict[str, Any] | None = None
+    ) -> LoggedEvent:
         """Append an event about this run to its saga's timeline."""
-        fields.setdefault("attempt", self.attempts or None)
-        return self.saga.log(type, actor, message, step_run=self, **fields)
+        return self.saga.log(
+            type, actor, message, step_run=self, attempt=self.attempts or None, data=data
+        )
 
     def schedule(self, *, actor: str) -> None:
         """Record that this new run is waiting for its doorbell."""
@@ -636,6 +699,49 @@ class SagaEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S.%f} {self.type}"
+
+
+@dataclass(slots=True)
+class LoggedEvent:
+    """An event logged on a saga and not written yet: SagaEvent's columns, without the model.
+
+    A step logs a few; the engine writes them from these values in one insert (a model instance
+    for each would cost more than the rest of the event). `as_model` makes the row for the ORM.
+    """
+
+    saga: SagaInstance
+    step_run: StepRun | None
+    type: str
+    at: datetime
+    attempt: int | None
+    actor: str
+    message: str
+    data: dict[str, Any]
+
+    def columns(self) -> dict[str, Any]:
+        """Return the values by SagaEvent column (attname); the run's id once it has one."""
+        return {
+            "saga_id": self.saga.pk,
+            "step_run_id": None if self.step_run is None else self.step_run.pk,
+            "type": self.type,
+            "at": self.at,
+            "attempt": self.attempt,
+            "actor": self.actor,
+            "message": self.message,
+            "data": self.data,
+        }
+
+    def as_model(self) -> SagaEvent:
+        return SagaEvent(
+            saga=self.saga,
+            step_run=self.step_run,
+            type=self.type,
+            at=self.at,
+            attempt=self.attempt,
+            actor=self.actor,
+            message=self.message,
+            data=self.data,
+        )
 
 
 class Wait(models.Model):
@@ -940,6 +1046,8 @@ class SavedView(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
 class Batch(models.Model):
     """One operator action applied to every saga a saved filter matched (bpm/batches.py)."""
 

@@ -17,6 +17,7 @@ REQUIRED = [
     "engine_vs_rq",
     "at_least_once_vs_rq",
     "queries_per_step",
+    "round_trips_per_step",
     "commits_per_step",
     "latency_vs_rq",
     "two_workers_vs_one",

@@ -8,7 +8,7 @@ from testkit import declare, fresh
 
 from bpm import clock, engine, services
 from bpm.declarations import StepDeclaration as Step
-from bpm.models import SagaInstance, StepRun
+from bpm.models import Barrier, SagaInstance, StepRun
 from bpm.states import SagaStatus, StepStatus, StuckReason
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,6 +56,12 @@ def test_a_continuation_is_refused_when_its_run_was_rung_again_meanwhile(the_wor
     pending.refresh_from_db()
     assert pending.status == StepStatus.PENDING  # the new doorbell runs it
     assert the_world.calls == [("a", "FORWARD", 1)]
+    # The barrier row sent ahead with the refused claim (PostgreSQL) was rolled back with it,
+    # so the new doorbell runs the step instead of skipping it as a duplicate.
+    assert not Barrier.objects.filter(saga=saga, step="b").exists()
+    assert engine.execute(pending.id, str(pending.token)) is None
+    assert fresh(saga).status == SagaStatus.COMPLETED
+    assert the_world.calls == [("a", "FORWARD", 1), ("b", "FORWARD", 1)]
 
 
 def test_a_view_is_kept_while_the_saga_row_is_the_one_the_worker_wrote(the_world):
