@@ -46,6 +46,11 @@ JOB_FUNCTION = "bpm.tasks.answer_doorbell"
 ALERT_JOB_FUNCTION = "bpm.tasks.answer_alert_doorbell"
 
 
+def job_limit(step_timeout: float) -> int:
+    """Return the RQ time limit of a doorbell for a step with this timeout."""
+    return int(step_timeout + settings.BPM_INLINE_MAX_SECONDS + JOB_TIMEOUT_MARGIN)
+
+
 def worker_actor() -> str:
     """Return the actor string of this worker process."""
     job = get_current_job()
@@ -144,7 +149,7 @@ def _enqueue(rq_queue: Queue, doorbell: Doorbell, jid: str, pipe: Pipeline) -> N
         JOB_FUNCTION,
         args=(doorbell.run_id, doorbell.token),
         job_id=jid,
-        timeout=int(doorbell.timeout + settings.BPM_INLINE_MAX_SECONDS + JOB_TIMEOUT_MARGIN),
+        timeout=job_limit(doorbell.timeout),
         result_ttl=600,
         failure_ttl=7 * 24 * 3600,
     )

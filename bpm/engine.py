@@ -134,11 +134,21 @@ class SagaRows:
 
 @dataclass(frozen=True)
 class Continuation:
-    """A run the worker may claim next in the same job (inline continuation), with its view."""
+    """A run the worker may claim next in the same job (inline continuation), with its view.
+
+    Its doorbell was not rung: the job runs it, or rings it (`ring`) when it may not go on.
+    """
 
     run_id: int
     token: str
     view: SagaRows = field(repr=False)
+    due_at: datetime
+    timeout: float
+    queue: str
+
+    def ring(self) -> None:
+        """Ring the doorbell this run was not given, for any worker to take."""
+        dispatch.ring_now(self.run_id, self.token, self.due_at, self.timeout, self.queue)
 
 
 class _HandlerRaised(Exception):
@@ -1403,7 +1413,14 @@ def record(
         _save(saga)
     if following is None:
         return None
-    return Continuation(following.id, str(following.token), SagaRows(saga, runs))
+    return Continuation(
+        following.id,
+        str(following.token),
+        SagaRows(saga, runs),
+        due_at=following.due_at,
+        timeout=following.step.timeout,
+        queue=following.step.queue,
+    )
 
 
 def _settle_flagged(saga: SagaInstance, runs: LatestRuns, *, actor: str) -> bool:

@@ -55,12 +55,20 @@ class _Budget:
     def job_limit_left(self, job: dispatch.CurrentJob) -> float:
         """The longest job limit a doorbell taken now may have to end within this job's limit.
 
-        A doorbell's limit is its step's timeout + BPM_INLINE_MAX_SECONDS + a margin, and a step
-        starts within BPM_INLINE_MAX_SECONDS of its job's start: so a step taken now, at
-        `elapsed`, ends before this job's margin if its limit is at most this job's limit -
-        elapsed + BPM_INLINE_MAX_SECONDS (any step whose timeout is no longer than this job's).
+        A doorbell's limit is its step's timeout + BPM_INLINE_MAX_SECONDS + a margin
+        (`dispatch.job_limit`), and a step starts within BPM_INLINE_MAX_SECONDS of its job's
+        start: so a step taken now, at `elapsed`, ends before this job's margin if its limit is at
+        most this job's limit - elapsed + BPM_INLINE_MAX_SECONDS (any step whose timeout is no
+        longer than this job's).
         """
         return job.timeout - self.elapsed() + settings.BPM_INLINE_MAX_SECONDS
+
+    def fits(self, step_timeout: float) -> bool:
+        """Whether a step with this timeout may run now in this job (outside a job: always)."""
+        if dispatch.stopping():  # the worker is shutting down: the step goes to another
+            return False
+        job = dispatch.current_job()
+        return job is None or dispatch.job_limit(step_timeout) <= self.job_limit_left(job)
 
     def inline(self, chain: int) -> bool:
         """Whether the step `chain` of one saga's inline chain may be followed by the next."""
@@ -68,11 +76,18 @@ class _Budget:
 
 
 def _answer(run_id: int, token: str, budget: _Budget) -> None:
-    """Run one doorbell's step and its saga's inline continuation, counting them in the budget."""
+    """Run one doorbell's step and its saga's inline continuation, counting them in the budget.
+
+    A continued run's doorbell was not rung: when the job may not run it after all (the worker
+    is stopping, or the step's timeout would outlast the job's limit), it is rung now.
+    """
     chain = 1
     budget.steps += 1
     following = engine.execute(run_id, token, inline=budget.inline(chain))
     while following is not None:
+        if not budget.fits(following.timeout):
+            following.ring()
+            return
         chain += 1
         budget.steps += 1
         following = engine.execute(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import django_rq
 import pytest
 from django.conf import settings
-from testkit import fresh, three_steps, work
+from testkit import FAST, declare, fresh, three_steps, work
 
-from bpm import clock, dispatch, services, sweeper
+from bpm import clock, dispatch, engine, services, sweeper, tasks
+from bpm.declarations import StepDeclaration as Step
 from bpm.models import EventType, SagaInstance, SagaStatus, StepRun, StepStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -111,3 +114,38 @@ def test_a_taken_doorbell_with_a_stale_token_is_refused(the_world):
     run = StepRun.objects.get(saga=second)
     assert run.status == StepStatus.PENDING and run.attempts == 0
     assert len(the_world.calls) == 3
+
+
+def test_a_continued_step_whose_timeout_outlasts_the_job_is_rung_instead(the_world):
+    declare(
+        "short_then_long",
+        Step("a", "test.local", retry=FAST),
+        Step("b", "test.local", retry=FAST, timeout=600),
+    )
+    saga = services.saga_start(definition="short_then_long", input={}, actor="test")
+    work()
+    assert fresh(saga).status == SagaStatus.COMPLETED
+    # a's job (limit 62 s) may not run b (600 s): b's doorbell is a job of its own.
+    assert jobs_run() == 2
+
+
+def test_a_worker_asked_to_stop_mid_step_rings_the_continued_step_for_another(
+    the_world, monkeypatch
+):
+    (saga,) = start(1)
+    monkeypatch.setattr(dispatch, "_stop_requested", threading.Event())
+    execute = engine.execute
+
+    def execute_then_stop(*args: object, **kwargs: object) -> engine.Continuation | None:
+        following = execute(*args, **kwargs)  # type: ignore[arg-type]
+        dispatch.note_stop_requested()  # SIGTERM arrived while the step ran
+        return following
+
+    monkeypatch.setattr(engine, "execute", execute_then_stop)
+    first = StepRun.objects.get(saga=saga)
+    tasks.answer_doorbell(first.id, str(first.token))
+    assert the_world.calls == [("a", "FORWARD", 1)]
+    following = StepRun.objects.get(saga=saga, step__name="b")
+    assert following.status == StepStatus.PENDING
+    queued = django_rq.get_queue("default").job_ids
+    assert dispatch.job_id(following.id, str(following.token)) in queued
