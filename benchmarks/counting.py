@@ -13,12 +13,18 @@ from redis.client import Pipeline, Redis
 
 from bpm.engine import STATEMENT_SEPARATOR
 
+# Django logs these too; they are not counted as queries (as in tests/bpm/test_costs.py), but
+# each is a round trip.
+TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+
 
 @dataclass
 class Cost:
-    # SQL statements (a string of several, sent in one round trip, counts each)...
+    # SQL statements (a string of several, sent in one round trip, counts each), without
+    # transaction control...
     queries: int = 0
-    # ...and the calls that sent them: PostgreSQL's round trips (SQLite's are in-process calls).
+    # ...and the calls that sent them, BEGIN and COMMIT included: PostgreSQL's round trips
+    # (SQLite's are in-process calls).
     round_trips: int = 0
     commits: int = 0
     # A pipeline is one round trip carrying several commands.
@@ -61,7 +67,11 @@ def counting() -> Iterator[Cost]:
         with CaptureQueriesContext(connection) as queries:
             yield cost
         cost.round_trips = len(queries)
-        cost.queries = sum(len(q["sql"].split(STATEMENT_SEPARATOR)) for q in queries)
+        cost.queries = sum(
+            len(q["sql"].split(STATEMENT_SEPARATOR))
+            for q in queries
+            if not q["sql"].lstrip().upper().startswith(TRANSACTION_CONTROL)
+        )
     finally:
         connection._commit = original_commit  # type: ignore[attr-defined]
         Redis.execute_command = original_command  # type: ignore[method-assign]
