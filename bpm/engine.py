@@ -303,21 +303,13 @@ def _read_run_locking_saga(
             ahead.inserted = cursor.rowcount == 1
     if row is None:
         return None
-    values = []
-    remembered = []
-    for raw, (col, converters) in zip(row, columns, strict=True):
-        value = raw
-        for convert in converters:
-            value = convert(value, col, connection)
-        values.append(value)
-        if isinstance(col.target, models.JSONField):
-            # A copy of its own: a change made inside the row's dict must not change this one.
-            copy = raw
-            for convert in converters:
-                copy = convert(copy, col, connection)
-            remembered.append(copy)
-        else:
-            remembered.append(value)
+    values = _converted(row, columns)
+    # JSON is converted once more, into a copy of its own: a change made inside the row's dict
+    # must not change the remembered one.
+    remembered = [
+        _converted([raw], [column])[0] if isinstance(column[0].target, models.JSONField) else value
+        for raw, value, column in zip(row, values, columns, strict=True)
+    ]
     run_fields = [f.attname for f in StepRun._meta.concrete_fields]
     saga_fields = [f.attname for f in SagaInstance._meta.concrete_fields]
     split = len(run_fields)
